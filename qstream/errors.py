@@ -1,0 +1,46 @@
+"""The qstream exception hierarchy.
+
+Every error qstream raises on purpose derives from :class:`QStreamError`, so a
+caller can catch one root. Subclasses name *what* went wrong; their messages say
+what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class QStreamError(Exception):
+    """Root of every error qstream raises on purpose."""
+
+
+class ValidationError(QStreamError):
+    """A message does not match its JSON Schema or a configured limit.
+
+    Attributes
+    ----------
+    reason:
+        Short machine-friendly category, e.g. ``"schema"``, ``"json"``, ``"utf8"``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "schema") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CircuitError(QStreamError):
+    """A circuit cannot be parsed (invalid OpenQASM) or has no measurable output."""
+
+
+class CapacityError(QStreamError):
+    """No backend in the fleet can run a sub-task (too wide, too many shots, ...)."""
+
+
+class BackendError(QStreamError):
+    """A backend failed to execute a sub-task."""
+
+
+class BrokerError(QStreamError):
+    """The embedded broker could not be started or reached."""
+
+
+class ConfigError(QStreamError):
+    """A configuration value is missing or out of range."""
