@@ -1,0 +1,89 @@
+"""Dispatch agent: ``qstream.subtasks`` -> score every capable backend -> queue -> release.
+
+The scheduler keeps unreleased sub-tasks pending in qstream and releases one to a
+backend's exec topic only when that backend has a free credit, so pending work
+can still be reallocated when predictions change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from qstream.core.scheduler import Decision
+from qstream.core.subtask import SubTask
+from qstream.errors import CapacityError, ValidationError
+from qstream.stream import codec
+from qstream.stream import topics as T
+from qstream.stream.runtime import Runtime
+
+log = logging.getLogger("qstream.agents.dispatch")
+
+
+def decision_event(decision: Decision) -> dict[str, Any]:
+    """The ``dispatch`` telemetry event for one decision."""
+    return {
+        "schema": "qstream.telemetry.v1", "event": "dispatch", "at": time.time(),
+        "subtask_id": decision.subtask.subtask_id, "task_id": decision.subtask.task_id,
+        "backend": decision.backend, "decision_latency_ms": decision.decision_latency_ms,
+        "split_of": decision.split_of,
+        "scores": [
+            {"backend": s.backend, "total": s.total, "time": s.terms.time,
+             "error": s.terms.error, "cost": s.terms.cost,
+             "queue_s": s.prediction.queue_s, "run_s": s.prediction.run_s,
+             "wait_s": s.wait_s, "price_usd": s.prediction.price_usd,
+             "error_rate": s.prediction.error}
+            for s in decision.scores
+        ],
+    }
+
+
+async def handle(rt: Runtime, message: Any) -> None:
+    try:
+        data = codec.decode(message.value, expected="qstream.subtask.v1")
+    except ValidationError as exc:
+        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        return
+    rt.ensure_restored()
+    subtask = SubTask.from_dict(data)
+    if subtask.subtask_id in rt.subtasks:
+        return  # redelivered: already placed
+    try:
+        decisions = rt.scheduler.submit(subtask, rt.now_s())
+    except CapacityError as exc:
+        await fail_task(rt, subtask, str(exc))
+        return
+    for decision in decisions:
+        rt.track(decision.subtask)
+        rt.metrics.decisions += 1
+        rt.metrics.decision_latency_ms.append(decision.decision_latency_ms)
+        await rt.send(T.TELEMETRY, subtask.task_id, decision_event(decision))
+    await rt.release()
+
+
+async def fail_task(rt: Runtime, subtask: SubTask, error: str) -> None:
+    """Report a sub-task that no backend can run; the post-process agent fails the task."""
+    await rt.send(T.SUBTASK_RESULTS, subtask.task_id, {
+        "schema": "qstream.subtask_result.v1", "subtask_id": subtask.subtask_id,
+        "task_id": subtask.task_id, "circuit_index": subtask.circuit_index,
+        "circuit_name": subtask.circuit_name, "attempt": rt.attempts.get(subtask.subtask_id, 0),
+        "backend": "none", "status": "failed", "shots": 0, "counts": {},
+        "metrics": {"queue_s": 0.0, "run_s": 0.0, "price_usd": 0.0, "esp": 0.0,
+                    "quality": None},
+        "error": error,
+    })
+
+
+def attach(app: faust.App, rt: Runtime) -> None:
+    @app.agent(rt.topics[T.SUBTASKS], name="qstream.agents.dispatch")
+    async def dispatch(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(rt, event.message)
+            except Exception as exc:
+                log.exception("dispatch failed")
+                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
+                                  message=event.message)

@@ -1,0 +1,124 @@
+"""Execute agent: one per backend, ``qstream.exec.<backend>`` -> run -> telemetry + result.
+
+Simulation runs in the backend's process pool (``Backend.execute`` awaits it), never
+in the event loop. Concurrency per backend equals its credit capacity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import faust
+
+from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
+from qstream.errors import QStreamError, ValidationError
+from qstream.stream import codec
+from qstream.stream import topics as T
+from qstream.stream.runtime import Runtime
+
+log = logging.getLogger("qstream.agents.execute")
+
+
+def _seed(base: int, subtask_id: str, attempt: int) -> int:
+    digest = hashlib.blake2b(f"{base}/{subtask_id}/{attempt}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+def execution_event(data: dict[str, Any], backend: str, result: ExecutionResult | None,
+                    error: str | None, wall_s: float, pending_jobs: int) -> dict[str, Any]:
+    """The ``execution`` telemetry event of one attempt (successful or not)."""
+    return {
+        "schema": "qstream.telemetry.v1", "event": "execution", "at": time.time(),
+        "backend": backend, "subtask_id": data["subtask_id"], "task_id": data["task_id"],
+        "attempt": int(data.get("attempt", 0)), "shots": int(data["shots"]),
+        "success": result is not None,
+        "queue_s": result.queue_s if result else 0.0,
+        "run_s": result.run_s if result else 0.0,
+        "price_usd": result.price_usd if result else 0.0,
+        "esp": result.esp if result else 0.0,
+        "quality": result.quality if result else None,
+        "pending_jobs": result.pending_jobs if result else pending_jobs,
+        "features": data["features"], "error": error, "predicted": None, "wall_s": wall_s,
+    }
+
+
+def subtask_result(data: dict[str, Any], result: ExecutionResult) -> dict[str, Any]:
+    return {
+        "schema": "qstream.subtask_result.v1", "subtask_id": data["subtask_id"],
+        "task_id": data["task_id"], "circuit_index": int(data["circuit_index"]),
+        "circuit_name": data["circuit_name"], "attempt": int(data.get("attempt", 0)),
+        "backend": result.backend, "status": "completed", "shots": result.shots,
+        "counts": result.counts,
+        "metrics": {"queue_s": result.queue_s, "run_s": result.run_s,
+                    "price_usd": result.price_usd, "esp": result.esp,
+                    "quality": result.quality},
+        "readout": [list(pair) for pair in result.readout] if result.readout else None,
+        "physical_qubits": result.physical_qubits, "error": None,
+    }
+
+
+async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
+    try:
+        data = codec.decode(message.value, expected="qstream.subtask.v1")
+    except ValidationError as exc:
+        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        return
+    name = backend.spec.name
+    request = ExecutionRequest(
+        subtask_id=data["subtask_id"], task_id=data["task_id"],
+        attempt=int(data.get("attempt", 0)), qasm=data["qasm"], shots=int(data["shots"]),
+        seed=_seed(rt.config.seed, data["subtask_id"], int(data.get("attempt", 0))),
+    )
+    started = time.perf_counter()
+    pending_jobs = backend.pending_jobs()
+    try:
+        result = await backend.execute(request)
+    except Exception as exc:  # the sub-task must be requeued whatever broke
+        error = f"{name}: {exc}" if isinstance(exc, QStreamError) else \
+            f"{name}: {type(exc).__name__}: {exc}"
+        log.warning("execution failed: %s", error)
+        await rt.send(T.TELEMETRY, request.task_id, execution_event(
+            data, name, None, error, time.perf_counter() - started, pending_jobs))
+        return
+    wall_s = time.perf_counter() - started
+    # The result goes out before the telemetry that frees the credit, so the
+    # post-process agent never sees a task finish with a part missing.
+    await rt.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))
+    await rt.send(T.TELEMETRY, request.task_id,
+                  execution_event(data, name, result, None, wall_s, pending_jobs))
+
+
+def status_event(backend: Backend) -> dict[str, Any]:
+    return {
+        "schema": "qstream.telemetry.v1", "event": "backend_status", "at": time.time(),
+        "backend": backend.spec.name, "pending_jobs": int(backend.pending_jobs()),
+        "operational": bool(backend.operational()),
+    }
+
+
+def attach(app: faust.App, rt: Runtime, backends: dict[str, Backend]) -> None:
+    """Bind one execute agent per backend, and a timer publishing backend status."""
+    for name, backend in backends.items():
+        _attach_one(app, rt, backend, rt.topics[T.exec_topic(name)])
+
+    @app.timer(interval=rt.config.status_interval_s)
+    async def publish_status() -> None:
+        for backend in backends.values():
+            await rt.send(T.TELEMETRY, None, status_event(backend))
+
+
+def _attach_one(app: faust.App, rt: Runtime, backend: Backend, topic: faust.TopicT) -> None:
+    async def execute(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(rt, backend, event.message)
+            except Exception as exc:
+                log.exception("execute failed on %s", backend.spec.name)
+                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
+                                  message=event.message)
+
+    app.agent(topic, name=f"qstream.agents.execute.{backend.spec.name}",
+              concurrency=backend.spec.capacity)(execute)

@@ -1,0 +1,111 @@
+"""Learn agent: ``qstream.telemetry`` -> update the River models, free credits, release.
+
+Every ``execution`` event is one labelled example for the queue-wait, run-time,
+error and price models (test-then-train: the residual is taken before learning).
+The predictor is snapshotted to a changelog-backed Faust table every
+``snapshot_every`` events, so learned state survives a worker restart.
+A failed execution returns its credit and the sub-task is placed again on
+another backend; when none is left, the task fails with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from qstream.core.features import CircuitFeatures
+from qstream.core.observation import ExecutionObservation
+from qstream.errors import CapacityError, ValidationError
+from qstream.stream import codec
+from qstream.stream import topics as T
+from qstream.stream.runtime import Runtime
+
+from . import dispatch, reallocate
+
+log = logging.getLogger("qstream.agents.learn")
+
+
+def observation(event: dict[str, Any], at_s: float) -> ExecutionObservation:
+    quality = event.get("quality")
+    error = 1.0 - (quality if quality is not None else event["esp"])
+    return ExecutionObservation(
+        backend=event["backend"], features=CircuitFeatures.from_dict(event["features"]),
+        shots=int(event["shots"]), pending_jobs=int(event["pending_jobs"]),
+        queue_s=float(event["queue_s"]), run_s=float(event["run_s"]),
+        error=min(max(error, 0.0), 1.0), price_usd=float(event["price_usd"]), at_s=at_s,
+    )
+
+
+async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
+    subtask_id = event["subtask_id"]
+    attempt_key = f"{subtask_id}#{event['attempt']}"
+    if attempt_key in rt.seen_executions:
+        return  # redelivered telemetry: learn from each attempt once
+    rt.seen_executions[attempt_key] = None
+    while len(rt.seen_executions) > 100_000:
+        rt.seen_executions.popitem(last=False)
+    now_s = rt.now_s()
+    if event["success"]:
+        if event["backend"] in rt.spec_by_name:
+            rt.predictor.learn(observation(event, now_s))
+            rt.metrics.learned += 1
+            if rt.metrics.learned % rt.config.snapshot_every == 0:
+                rt.save_snapshot()
+        rt.scheduler.complete(subtask_id, now_s)
+    else:
+        await on_failure(rt, event, now_s)
+    await reallocate.reallocate_now(rt)
+    await rt.release()
+
+
+async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
+    subtask_id = event["subtask_id"]
+    subtask = rt.subtasks.get(subtask_id)
+    if subtask is None:
+        return  # not ours (another scheduler's), or already finished
+    tried = rt.failed_backends.setdefault(subtask_id, [])
+    tried.append(event["backend"])
+    rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
+    try:
+        rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
+    except CapacityError as exc:
+        rt.scheduler.complete(subtask_id, now_s)
+        await dispatch.fail_task(
+            rt, subtask, f"{event.get('error') or 'execution failed'}; no other backend "
+                         f"can run it ({exc})")
+
+
+def on_status(rt: Runtime, event: dict[str, Any]) -> None:
+    if event["backend"] in rt.spec_by_name:
+        rt.scheduler.set_pending_jobs(event["backend"], int(event["pending_jobs"]))
+        rt.scheduler.set_operational(event["backend"], bool(event["operational"]))
+
+
+async def handle(rt: Runtime, message: Any) -> None:
+    try:
+        event = codec.decode(message.value, expected="qstream.telemetry.v1")
+    except ValidationError as exc:
+        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        return
+    rt.ensure_restored()
+    kind = event["event"]
+    if kind == "execution":
+        await on_execution(rt, event)
+    elif kind == "backend_status":
+        on_status(rt, event)
+
+
+def attach(app: faust.App, rt: Runtime) -> None:
+    @app.agent(rt.topics[T.TELEMETRY], name="qstream.agents.learn")
+    async def learn(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(rt, event.message)
+            except Exception as exc:
+                log.exception("learn failed")
+                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
+                                  message=event.message)
+
+    reallocate.attach(app, rt)

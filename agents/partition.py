@@ -1,0 +1,143 @@
+"""Partition agent: ``qstream.tasks`` -> validate -> sub-tasks on ``qstream.subtasks``.
+
+Rejected input goes to ``qstream.dlq`` with its reason. When the rejected message
+still names a task (a JSON object with a string ``task_id``), the client also gets
+a ``failed`` result, so a waiting client is never left hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+
+from qstream.circuits import analyze_qasm
+from qstream.core.cost import CostWeights
+from qstream.core.partition import CircuitInput, partition_task
+from qstream.errors import CapacityError, CircuitError, ConfigError, ValidationError
+from qstream.stream import codec
+from qstream.stream import topics as T
+from qstream.stream.messages import failed_result
+from qstream.stream.runtime import Runtime
+
+log = logging.getLogger("qstream.agents.partition")
+
+
+def _task_id_of(raw: bytes | None) -> str | None:
+    """Best-effort task_id of a rejected message, for the failed result."""
+    try:
+        data = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    task_id = data.get("task_id") if isinstance(data, dict) else None
+    return task_id if isinstance(task_id, str) and 0 < len(task_id) <= 200 else None
+
+
+def _check_limits(task: dict[str, Any], rt: Runtime) -> None:
+    limits = rt.config.limits
+    if task["shots"] > limits.max_shots:
+        raise ValidationError(
+            f"shots={task['shots']} exceeds this worker's limit of {limits.max_shots}",
+            reason="limit")
+    if len(task["circuits"]) > limits.max_circuits:
+        raise ValidationError(
+            f"task has {len(task['circuits'])} circuits; the limit is {limits.max_circuits}",
+            reason="limit")
+
+
+def _analyze(task: dict[str, Any], rt: Runtime) -> list[CircuitInput]:
+    circuits = []
+    max_qubits = rt.config.limits.max_qubits
+    for c in task["circuits"]:
+        features = analyze_qasm(c["qasm"], c["name"])
+        if max_qubits is not None and features.num_qubits > max_qubits:
+            raise ValidationError(
+                f"circuit '{c['name']}' needs {features.num_qubits} qubits; "
+                f"this worker's limit is {max_qubits}", reason="limit")
+        circuits.append(CircuitInput(name=c["name"], qasm=c["qasm"], features=features,
+                                     depends_on=tuple(c.get("depends_on", ()))))
+    return circuits
+
+
+async def handle(rt: Runtime, message: Any) -> None:
+    """Process one raw ``qstream.tasks`` record."""
+    raw: bytes | None = message.value
+    try:
+        task = codec.decode(raw, expected="qstream.task.v1",
+                            max_bytes=rt.config.limits.max_message_bytes)
+        _check_limits(task, rt)
+    except ValidationError as exc:
+        task_id = _task_id_of(raw) if exc.reason != "too_large" else None
+        await reject(rt, message, exc.reason, str(exc), task_id)
+        return
+
+    task_id = task["task_id"]
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    if key is not None and key != task_id:
+        await reject(rt, message, "missing_key",
+                     f"record key {key!r} differs from task_id {task_id!r}; "
+                     "publish with key = task_id", task_id)
+        return
+    if task_id in rt.active_tasks:
+        # Rejected, not coalesced: the first submission's result is the only result.
+        await rt.send_dlq(reason="duplicate", message=message, task_id=task_id,
+                          error=f"task_id {task_id!r} is already running; "
+                                "resubmit under a new task_id after its result arrives")
+        rt.metrics.tasks_rejected += 1
+        return
+
+    submitted_at = float(task.get("submitted_at") or time.time())
+    try:
+        circuits = await asyncio.get_running_loop().run_in_executor(None, _analyze, task, rt)
+        subtasks = partition_task(
+            task_id, circuits, task["shots"], rt.specs,
+            weights=CostWeights.from_dict(task.get("weights")),
+            priority=int(task.get("priority", 5)),
+            deadline_s=task.get("deadline_s"),
+            allowed_backends=task.get("backends"),
+            submitted_at_s=rt.now_s(),
+        )
+    except CircuitError as exc:
+        await reject(rt, message, "invalid_qasm", str(exc), task_id)
+        return
+    except CapacityError as exc:
+        await reject(rt, message, "capacity", str(exc), task_id)
+        return
+    except (ValidationError, ConfigError) as exc:
+        await reject(rt, message, getattr(exc, "reason", "schema"), str(exc), task_id)
+        return
+
+    rt.active_tasks.add(task_id)
+    rt.metrics.tasks_accepted += 1
+    plan = {
+        "schema": "qstream.plan.v1", "task_id": task_id,
+        "circuits": [{"name": c.name, "shots": task["shots"]} for c in circuits],
+        "subtasks": len(subtasks), "submitted_at": submitted_at,
+    }
+    await rt.send(T.SUBTASK_RESULTS, task_id, plan)
+    for subtask in subtasks:
+        await rt.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
+
+
+async def reject(rt: Runtime, message: Any, reason: str, error: str,
+                 task_id: str | None) -> None:
+    rt.metrics.tasks_rejected += 1
+    await rt.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
+    if task_id is not None and task_id not in rt.active_tasks:
+        await rt.send_result(failed_result(task_id, error))
+
+
+def attach(app: faust.App, rt: Runtime) -> None:
+    @app.agent(rt.topics[T.TASKS], name="qstream.agents.partition")
+    async def partition(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(rt, event.message)
+            except Exception as exc:  # one bad record must never stop the agent
+                log.exception("partition failed")
+                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
+                                  message=event.message)

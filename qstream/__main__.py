@@ -1,0 +1,3 @@
+from qstream.cli import app
+
+app(prog_name="qstream")

@@ -1,0 +1,223 @@
+"""The ``qstream`` command line: broker, worker, executor, submit, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qstream.config import WorkerConfig
+from qstream.errors import QStreamError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
+console = Console(stderr=True)
+
+POLICIES = ("predictive-realloc", "predictive")
+BrokerOpt = Annotated[str, typer.Option(
+    "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT")]
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _check_policy(policy: str) -> str:
+    if policy not in POLICIES:
+        raise typer.BadParameter(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return policy
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1; 0 picks a free one")] = 9092) -> None:
+    """Run the embedded Kafka-protocol broker (tansu) in the foreground."""
+    from qstream.broker import EmbeddedBroker
+
+    try:
+        b = EmbeddedBroker(port).start()
+    except QStreamError as exc:
+        _fail(exc)
+    print(b.bootstrap, flush=True)
+    stop = False
+
+    def _on_signal(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        while not stop and b.process is not None and b.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        b.stop()
+    code = b.process.returncode if b.process is not None else 0
+    if not stop:
+        console.print(f"[red]broker exited unexpectedly with code {code}")
+        raise typer.Exit(1)
+
+
+def _config(broker: str, fleet: str | None, time_scale: float, policy: str, seed: int,
+            realloc_margin: float, local_executors: bool = True) -> WorkerConfig:
+    return WorkerConfig.from_env(
+        broker=broker,
+        fleet=tuple(n.strip() for n in fleet.split(",") if n.strip()) if fleet else None,
+        time_scale=time_scale, policy=_check_policy(policy), seed=seed,
+        realloc_margin=realloc_margin, local_executors=local_executors)
+
+
+@app.command()
+def worker(
+    broker: BrokerOpt = "kafka://127.0.0.1:9092",
+    fleet: Annotated[str | None, typer.Option(help="comma-separated backend names")] = None,
+    time_scale: Annotated[float, typer.Option(help="emulated seconds per wall second")] = 60.0,
+    policy: Annotated[str, typer.Option(help="predictive-realloc | predictive")] = "predictive-realloc",
+    realloc_margin: Annotated[float, typer.Option(help="relative cost gain needed to move")] = 0.10,
+    executors: Annotated[bool, typer.Option(help="run the fleet's executors in this worker")] = True,
+    seed: int = 0,
+    loglevel: str = "WARNING",
+) -> None:
+    """Run the pipeline worker (partition, dispatch, learn, reallocate, post-process, execute)."""
+    from qstream.stream.worker import run_worker
+
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors),
+                   loglevel=loglevel)
+    except QStreamError as exc:
+        _fail(exc)
+
+
+@app.command()
+def executor(
+    backends: Annotated[str, typer.Option(help="comma-separated backend names to execute")],
+    broker: BrokerOpt = "kafka://127.0.0.1:9092",
+    time_scale: float = 60.0,
+    seed: int = 0,
+    loglevel: str = "WARNING",
+) -> None:
+    """Run executors for some backends only (scale execution out across machines)."""
+    from qstream.stream.worker import run_executor
+
+    logging.basicConfig(level=loglevel)
+    names = [n.strip() for n in backends.split(",") if n.strip()]
+    try:
+        run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1),
+                     names, loglevel=loglevel)
+    except QStreamError as exc:
+        _fail(exc)
+
+
+@app.command()
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="OpenQASM 2 or 3 files, one circuit each",
+                                                exists=True, dir_okay=False, readable=True)],
+    broker: BrokerOpt = "kafka://127.0.0.1:9092",
+    shots: Annotated[int, typer.Option(min=1)] = 1000,
+    priority: Annotated[int, typer.Option(min=0, max=9)] = 5,
+    deadline_s: Annotated[float | None, typer.Option("--deadline-s")] = None,
+    task_id: Annotated[str | None, typer.Option(help="default: a new UUID")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the result and print it")] = False,
+    timeout_s: Annotated[float, typer.Option("--timeout-s")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw result JSON")] = False,
+) -> None:
+    """Publish one task built from QASM files; with --wait, print the result counts."""
+    from qstream.client import Client
+    from qstream.stream.worker import resolve_broker
+
+    task: dict[str, Any] = {
+        "schema": "qstream.task.v1", "task_id": task_id or str(uuid.uuid4()),
+        "circuits": [{"name": f.stem, "qasm": f.read_text(encoding="utf-8")} for f in files],
+        "shots": shots, "priority": priority,
+    }
+    if deadline_s is not None:
+        task["deadline_s"] = deadline_s
+
+    async def go() -> dict[str, Any] | None:
+        async with Client(resolve_broker(broker)) as client:
+            await client.submit(task)
+            console.print(f"submitted task {task['task_id']}")
+            if not wait:
+                return None
+            found = await client.wait_results([task["task_id"]], timeout_s)
+            return found.get(task["task_id"])
+
+    try:
+        result = asyncio.run(go())
+    except QStreamError as exc:
+        _fail(exc)
+        return
+    if not wait:
+        return
+    if result is None:
+        console.print(f"[red]no result within {timeout_s:.0f} s")
+        raise typer.Exit(1)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_result(result)
+    raise typer.Exit(0 if result["status"] == "completed" else 1)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    out = Console()
+    if result["status"] != "completed":
+        out.print(f"[red]task {result['task_id']} failed:[/red] {result['error']}")
+        return
+    m = result["metrics"]
+    out.print(f"task {result['task_id']} completed: queue {m['queue_s']:.1f} s, "
+              f"run {m['run_s']:.2f} s, cost {m['cost_usd']:.4f} USD, "
+              f"est. fidelity {m['est_fidelity'] if m['est_fidelity'] is None else round(m['est_fidelity'], 3)}")
+    for r in result["results"]:
+        table = Table(title=f"{r['name']}: {r['shots']} shots on {', '.join(r['backends'])}")
+        table.add_column("bitstring")
+        table.add_column("counts", justify="right")
+        if r.get("mitigated"):
+            table.add_column("mitigated p", justify="right")
+        probs = (r.get("mitigated") or {}).get("probabilities", {})
+        top = sorted(r["counts"].items(), key=lambda kv: -kv[1])[:16]
+        for bits, n in top:
+            row = [bits, str(n)]
+            if r.get("mitigated"):
+                row.append(f"{probs.get(bits, 0.0):.4f}")
+            table.add_row(*row)
+        if len(r["counts"]) > 16:
+            table.caption = f"top 16 of {len(r['counts'])} outcomes"
+        out.print(table)
+
+
+@app.command()
+def demo(
+    tasks: Annotated[int, typer.Option(min=1)] = 50,
+    policy: Annotated[str, typer.Option(help="predictive-realloc | predictive")] = "predictive-realloc",
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
+    results: Annotated[Path | None, typer.Option(help="write every result message as JSON lines")] = None,
+    time_scale: Annotated[float, typer.Option(help="emulated seconds per wall second")] = 60.0,
+    rate: Annotated[float, typer.Option(help="task submissions per second")] = 2.0,
+    timeout_s: Annotated[float, typer.Option("--timeout-s")] = 540.0,
+    seed: int = 7,
+) -> None:
+    """Start broker, worker and fleet; run MQT Bench tasks; print a summary."""
+    from qstream.demo import run_demo
+
+    _check_policy(policy)
+    try:
+        summary = run_demo(tasks, policy=policy, json_path=json_path, results_path=results,
+                           time_scale=time_scale, rate_per_s=rate, timeout_s=timeout_s,
+                           seed=seed, console=Console())
+    except QStreamError as exc:
+        _fail(exc)
+        return
+    got = summary["tasks_completed"] + summary["tasks_failed"]
+    raise typer.Exit(0 if got == summary["tasks_submitted"] else 1)

@@ -1,0 +1,99 @@
+"""A small asyncio client for the public topics: submit tasks, read results and telemetry.
+
+Any Kafka client can do the same with plain JSON; this one adds schema validation
+before sending and the embedded broker's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from qstream.stream import codec, tansu_compat
+from qstream.stream import topics as T
+
+
+class Client:
+    """Producer and consumer of qstream's public topics.
+
+    Parameters
+    ----------
+    broker:
+        ``kafka://HOST:PORT`` or ``tansu://HOST:PORT`` (already resolved, see
+        :func:`qstream.stream.worker.resolve_broker`).
+    """
+
+    def __init__(self, broker: str) -> None:
+        self.broker = broker
+        self.bootstrap = broker.split("://", 1)[-1]
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> Client:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, **tansu_compat.producer_settings(self.broker))
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def submit(self, task: dict[str, Any]) -> None:
+        """Validate and publish one task (key = task_id); stamps ``submitted_at``."""
+        assert self._producer is not None, "use `async with Client(...)`"
+        task = {**task, "submitted_at": task.get("submitted_at") or time.time()}
+        await self._producer.send_and_wait(
+            T.TASKS, codec.encode(task), key=task["task_id"].encode("utf-8"))
+
+    async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Publish raw bytes (for tests of bad input)."""
+        assert self._producer is not None
+        await self._producer.send_and_wait(topic, value, key=key)
+
+    def consumer(self, *topics: str, from_beginning: bool = True) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *topics, bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            **tansu_compat.consumer_settings(self.broker))
+
+    async def stream(self, *topics: str, from_beginning: bool = True,
+                     idle_timeout_s: float | None = None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(topic, message)`` from ``topics``; stop after ``idle_timeout_s`` of silence."""
+        consumer = self.consumer(*topics, from_beginning=from_beginning)
+        await consumer.start()
+        try:
+            last = time.monotonic()
+            while True:
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp, records in batch.items():
+                    for record in records:
+                        last = time.monotonic()
+                        yield tp.topic, orjson.loads(record.value)
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    return
+        finally:
+            await consumer.stop()
+
+    async def wait_results(self, task_ids: Iterable[str], timeout_s: float,
+                           ) -> dict[str, dict[str, Any]]:
+        """Return the results of ``task_ids`` seen on ``qstream.results`` within ``timeout_s``."""
+        wanted = set(task_ids)
+        found: dict[str, dict[str, Any]] = {}
+
+        async def collect() -> None:
+            async for _, message in self.stream(T.RESULTS):
+                if message.get("task_id") in wanted:
+                    found[message["task_id"]] = message
+                    if len(found) == len(wanted):
+                        return
+
+        try:
+            await asyncio.wait_for(collect(), timeout_s)
+        except TimeoutError:
+            pass
+        return found

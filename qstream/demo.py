@@ -1,0 +1,228 @@
+"""``qstream demo``: broker + worker + emulated fleet + MQT Bench tasks, end to end.
+
+The demo starts the embedded broker and a ``qstream worker`` subprocess, waits until
+the worker reports backend status, publishes the tasks at ``rate_per_s`` and
+collects every result, decision and reallocation from the public topics, exactly
+as an outside client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qstream.broker import EmbeddedBroker
+from qstream.client import Client
+from qstream.errors import QStreamError
+from qstream.stream import topics as T
+from qstream.workload import demo_tasks
+
+
+@dataclass
+class DemoRun:
+    """What the demo observed on the public topics."""
+
+    submitted_at: dict[str, float] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    received_at: dict[str, float] = field(default_factory=dict)
+    decision_latency_ms: list[float] = field(default_factory=list)
+    executions: Counter[str] = field(default_factory=Counter)
+    reallocations: int = 0
+    subtasks: int = 0
+    first_submit: float = 0.0
+    last_result: float = 0.0
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float) -> dict[str, Any]:
+    """The summary the demo prints and writes with ``--json``."""
+    completed = [r for r in run.results.values() if r["status"] == "completed"]
+    jct = [run.received_at[t] - run.submitted_at[t] for t in run.results if t in run.submitted_at]
+    span = max(run.last_result - run.first_submit, 1e-9)
+    fidelities = [r["metrics"]["est_fidelity"] for r in completed
+                  if r["metrics"].get("est_fidelity") is not None]
+    return {
+        "policy": policy,
+        "time_scale": time_scale,
+        "tasks_submitted": n_tasks,
+        "tasks_completed": len(completed),
+        "tasks_failed": len(run.results) - len(completed),
+        "tasks_missing": n_tasks - len(run.results),
+        "subtasks": run.subtasks,
+        "reallocations": run.reallocations,
+        "throughput_tasks_per_s": len(run.results) / span,
+        "jct_s": {"p50": _pct(jct, 50), "p95": _pct(jct, 95)},
+        "decision_latency_ms": {"p50": _pct(run.decision_latency_ms, 50),
+                                "p99": _pct(run.decision_latency_ms, 99)},
+        "mean_est_fidelity": float(np.mean(fidelities)) if fidelities else None,
+        "cost_usd": float(sum(r["metrics"]["cost_usd"] for r in run.results.values())),
+        "backends": dict(sorted(run.executions.items())),
+        "wall_s": span,
+    }
+
+
+def render(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"qstream demo — policy {summary['policy']}", show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def fmt(v: Any, unit: str = "") -> str:
+        return "n/a" if v is None else (f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}")
+
+    rows = [
+        ("tasks completed / failed / submitted",
+         f"{summary['tasks_completed']} / {summary['tasks_failed']} / {summary['tasks_submitted']}"),
+        ("sub-tasks", fmt(summary["subtasks"])),
+        ("throughput", fmt(summary["throughput_tasks_per_s"], " tasks/s")),
+        ("JCT p50 / p95", f"{fmt(summary['jct_s']['p50'], ' s')} / {fmt(summary['jct_s']['p95'], ' s')}"),
+        ("decision latency p50 / p99",
+         f"{fmt(summary['decision_latency_ms']['p50'], ' ms')} / "
+         f"{fmt(summary['decision_latency_ms']['p99'], ' ms')}"),
+        ("reallocations", fmt(summary["reallocations"])),
+        ("mean est. fidelity", fmt(summary["mean_est_fidelity"])),
+        ("total cost", fmt(summary["cost_usd"], " USD")),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    for backend, n in summary["backends"].items():
+        table.add_row(f"  sub-tasks on {backend}", str(n))
+    console.print(table)
+
+
+async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
+                 timeout_s: float, console: Console, ready_timeout_s: float,
+                 worker: subprocess.Popen[bytes]) -> DemoRun:
+    run = DemoRun()
+    wanted = {t["task_id"] for t in tasks}
+    ready = asyncio.Event()
+    done = asyncio.Event()
+    progress = Progress(TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                        console=console, transient=False)
+    bar = progress.add_task("tasks", total=len(tasks), status="waiting for worker")
+
+    async def listen() -> None:
+        async for topic, msg in client.stream(T.RESULTS, T.TELEMETRY, T.REALLOCATIONS):
+            now = time.time()
+            if topic == T.TELEMETRY:
+                event = msg.get("event")
+                if event == "backend_status":
+                    ready.set()
+                elif event == "dispatch" and msg.get("task_id") in wanted:
+                    run.decision_latency_ms.append(msg["decision_latency_ms"])
+                    run.subtasks += 1
+                elif event == "execution" and msg.get("task_id") in wanted and msg["success"]:
+                    run.executions[msg["backend"]] += 1
+            elif topic == T.REALLOCATIONS and msg.get("task_id") in wanted:
+                run.reallocations += 1
+            elif topic == T.RESULTS and msg.get("task_id") in wanted:
+                if msg["task_id"] not in run.results:
+                    run.results[msg["task_id"]] = msg
+                    run.received_at[msg["task_id"]] = now
+                    run.last_result = now
+                    failed = sum(r["status"] == "failed" for r in run.results.values())
+                    progress.update(bar, advance=1, status=f"{failed} failed")
+                if len(run.results) == len(wanted):
+                    done.set()
+                    return
+
+    with progress:
+        listener = asyncio.create_task(listen())
+        try:
+            deadline = time.monotonic() + ready_timeout_s
+            while not ready.is_set():
+                if worker.poll() is not None:
+                    raise QStreamError(f"worker exited with code {worker.returncode} at start")
+                if time.monotonic() > deadline:
+                    raise QStreamError(f"worker not ready within {ready_timeout_s:.0f} s")
+                await asyncio.sleep(0.1)
+            progress.update(bar, status="running")
+            run.first_submit = time.time()
+            for task in tasks:
+                run.submitted_at[task["task_id"]] = time.time()
+                await client.submit(task)
+                await asyncio.sleep(1.0 / rate_per_s if rate_per_s > 0 else 0)
+            remaining = timeout_s - (time.time() - run.first_submit)
+            try:
+                await asyncio.wait_for(done.wait(), max(remaining, 1.0))
+            except TimeoutError:
+                console.print(f"[red]timed out: {len(wanted) - len(run.results)} tasks "
+                              "without a result")
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+    return run
+
+
+def run_demo(n_tasks: int = 50, *, policy: str = "predictive-realloc",
+             json_path: Path | None = None, results_path: Path | None = None,
+             time_scale: float = 60.0, rate_per_s: float = 2.0, timeout_s: float = 540.0,
+             seed: int = 7, console: Console | None = None) -> dict[str, Any]:
+    """Run the demo end to end and return its summary (see :func:`summarize`)."""
+    console = console or Console()
+    console.print(f"generating {n_tasks} tasks from MQT Bench ...")
+    tasks = demo_tasks(n_tasks, seed=seed)
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="qstream-demo-") as tmp:
+        console.print(f"embedded broker (tansu) at {broker.bootstrap}")
+        log_path = Path(os.environ.get("QSTREAM_DEMO_LOG", Path(tmp) / "worker.log"))
+        with open(log_path, "wb") as log_file:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "qstream", "worker", "--broker", broker.url,
+                 "--policy", policy, "--time-scale", str(time_scale), "--seed", str(seed)],
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                run = asyncio.run(_run_client(broker.url, tasks, rate_per_s, timeout_s,
+                                              console, worker))
+            finally:
+                _stop(worker)
+        if worker.returncode not in (0, -signal.SIGTERM) and len(run.results) < n_tasks:
+            console.print(Path(log_path).read_text(errors="replace")[-3000:])
+    summary = summarize(run, n_tasks, policy, time_scale)
+    render(summary, console)
+    if json_path is not None:
+        json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    if results_path is not None:
+        with open(results_path, "wb") as fh:
+            for task_id in sorted(run.results):
+                fh.write(orjson.dumps(run.results[task_id]) + b"\n")
+    return summary
+
+
+async def _run_client(url: str, tasks: list[dict[str, Any]], rate_per_s: float,
+                      timeout_s: float, console: Console,
+                      worker: subprocess.Popen[bytes]) -> DemoRun:
+    public = [T.TopicSpec(name) for name in
+              (T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS)]
+    await T.ensure_topics(url.split("://", 1)[1], public)
+    async with Client(url) as client:
+        return await _drive(client, tasks, rate_per_s, timeout_s, console,
+                            ready_timeout_s=120.0, worker=worker)
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout_s)

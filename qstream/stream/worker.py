@@ -1,0 +1,78 @@
+"""Run a pipeline worker or an executor process in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import faust
+
+from qstream.backends.fleet import fleet_specs
+from qstream.config import WorkerConfig
+from qstream.errors import BrokerError
+from qstream.stream import tansu_compat
+from qstream.stream.topics import ensure_topics, pipeline_topics
+
+log = logging.getLogger("qstream.worker")
+
+
+def resolve_broker(broker: str, timeout_s: float = 15.0) -> str:
+    """Return the broker URL with the right scheme.
+
+    A ``kafka://`` URL that points at tansu (the embedded broker) is rewritten to
+    ``tansu://`` so its workarounds apply; anything else is returned unchanged.
+
+    Raises
+    ------
+    BrokerError
+        If no broker answers within ``timeout_s``.
+    """
+    if not broker.startswith("kafka://"):
+        return broker
+    bootstrap = broker.split("://", 1)[1]
+    try:
+        flavour = asyncio.run(tansu_compat.detect_flavour(bootstrap, timeout_s))
+    except Exception as exc:
+        raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f} s "
+                          f"({type(exc).__name__}: {exc}); is it running?") from exc
+    return f"tansu://{bootstrap}" if flavour == "tansu" else broker
+
+
+def prepare(config: WorkerConfig) -> WorkerConfig:
+    """Resolve the broker flavour and create missing topics."""
+    config = config.with_(broker=resolve_broker(config.broker))
+    names = [s.name for s in fleet_specs(config.fleet)]
+    created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names)))
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    return config
+
+
+def _run(app: faust.App, pool: object, loglevel: str) -> None:
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        shutdown = getattr(pool, "shutdown", None)
+        if shutdown is not None:
+            shutdown(wait=False, cancel_futures=True)
+
+
+def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:
+    """Run the pipeline worker until SIGINT/SIGTERM."""
+    from qstream.stream.app import create_worker_app
+
+    config = prepare(config)
+    app, rt = create_worker_app(config)
+    _run(app, rt.pool, loglevel)
+
+
+def run_executor(config: WorkerConfig, backends: Sequence[str], *,
+                 loglevel: str = "WARNING") -> None:
+    """Run executors for ``backends`` only, until SIGINT/SIGTERM."""
+    from qstream.stream.app import create_executor_app
+
+    config = prepare(config)
+    app, rt = create_executor_app(config, backends)
+    _run(app, rt.pool, loglevel)
