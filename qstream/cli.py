@@ -48,15 +48,16 @@ def broker(port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1; 0 pick
         b = EmbeddedBroker(port).start()
     except QStreamError as exc:
         _fail(exc)
-    print(b.bootstrap, flush=True)
     stop = False
 
     def _on_signal(*_: Any) -> None:
         nonlocal stop
         stop = True
 
+    # Handlers before the address line: a supervisor may signal as soon as it reads it.
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    print(b.bootstrap, flush=True)
     try:
         while not stop and b.process is not None and b.process.poll() is None:
             time.sleep(0.2)
