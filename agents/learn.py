@@ -17,7 +17,7 @@ import faust
 
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
-from qstream.errors import CapacityError, ValidationError
+from qstream.errors import CapacityError, ConfigError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.runtime import Runtime
@@ -49,10 +49,14 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
     now_s = rt.now_s()
     if event["success"]:
         if event["backend"] in rt.spec_by_name:
-            rt.predictor.learn(observation(event, now_s))
-            rt.metrics.learned += 1
-            if rt.metrics.learned % rt.config.snapshot_every == 0:
-                rt.save_snapshot()
+            try:
+                rt.predictor.learn(observation(event, now_s))
+            except (ValidationError, ConfigError) as exc:
+                log.warning("not learning from %s: %s", subtask_id, exc)
+            else:
+                rt.metrics.learned += 1
+                if rt.metrics.learned % rt.config.snapshot_every == 0:
+                    rt.save_snapshot()
         rt.scheduler.complete(subtask_id, now_s)
     else:
         await on_failure(rt, event, now_s)
@@ -70,6 +74,8 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
     try:
         rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
+    except ConfigError:
+        return  # neither pending nor in flight: a stale redelivery
     except CapacityError as exc:
         rt.scheduler.complete(subtask_id, now_s)
         await dispatch.fail_task(

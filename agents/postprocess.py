@@ -64,7 +64,7 @@ async def handle(rt: Runtime, message: Any) -> None:
     if assembly.done:
         result = assembly.result(time.time())
         del rt.assemblies[task_id]
-        rt.forget_task(task_id)
+        rt.forget_task(task_id, cancel=result["status"] == "failed")
         await rt.send_result(result)
 
 

@@ -170,7 +170,8 @@ class BackendSpec:
           simulation.
 
         >>> BackendSpec("c", "classical", 20, 10**6, statevector_s_per_amp_gate=1e-8,
-        ...             job_overhead_s=0.01).prior_run_s(CircuitFeatures(10, 5, 2, 10, 10, 10), 1000)
+        ...             job_overhead_s=0.01).prior_run_s(
+        ...     CircuitFeatures(10, 5, 2, 10, 10, 10), 1000)
         0.0102024
         """
         if self.kind == "qpu":

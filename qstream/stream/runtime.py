@@ -139,8 +139,15 @@ class Runtime:
         self.subtasks[subtask.subtask_id] = subtask
         self.task_subtasks.setdefault(subtask.task_id, set()).add(subtask.subtask_id)
 
-    def forget_task(self, task_id: str) -> None:
-        for subtask_id in self.task_subtasks.pop(task_id, ()):
+    def forget_task(self, task_id: str, *, cancel: bool = False) -> None:
+        """Drop a finished task's state; ``cancel`` also withdraws its unfinished sub-tasks."""
+        subtask_ids = self.task_subtasks.pop(task_id, set())
+        if cancel:
+            # A failed task's other sub-tasks would only waste backend time.
+            for subtask_id in subtask_ids:
+                self.scheduler.complete(subtask_id, self.now_s())
+        self.scheduler.forget_task(task_id)
+        for subtask_id in subtask_ids:
             self.subtasks.pop(subtask_id, None)
             self.attempts.pop(subtask_id, None)
             self.failed_backends.pop(subtask_id, None)

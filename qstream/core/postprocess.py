@@ -1,0 +1,263 @@
+"""Post-processing: merge counts of shot splits, mitigate readout error.
+
+Readout mitigation uses mthree (M3: Nation, Kang, Sundaresan and Gambetta,
+"Scalable mitigation of measurement errors on quantum computers", PRX Quantum 2,
+040326 (2021)), fed with calibration matrices built from the per-clbit readout
+error rates the backend adapter reports, so no backend object is needed. M3
+returns a quasi-probability distribution; it is projected onto the nearest
+probability distribution (Smolin, Gambetta and Smith, PRL 108, 070502 (2012)),
+mthree's ``nearest_probability_distribution``.
+
+mthree 3.0.0 imports qiskit and, through ``runningman``, qiskit-ibm-runtime,
+which takes about a second; it is imported on first use only, so importing
+``qstream.core`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qstream.errors import QStreamError
+
+
+class PostprocessError(QStreamError, ValueError):
+    """Counts or readout data are malformed (bitstring widths, negative counts, ...)."""
+
+
+def merge_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Sum counts dicts key by key (the shot splits of one circuit).
+
+    Keys are returned sorted, so merging is order-independent.
+
+    Raises
+    ------
+    PostprocessError
+        On a negative or non-integer count.
+
+    Examples
+    --------
+    >>> merge_counts([{"00": 3, "11": 1}, {"11": 2, "01": 1}])
+    {'00': 3, '01': 1, '11': 3}
+    >>> merge_counts([])
+    {}
+    """
+    total: dict[str, int] = {}
+    for counts in parts:
+        for key, n in counts.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise PostprocessError(f"count for {key!r} must be an int >= 0, got {n!r}")
+            total[key] = total.get(key, 0) + n
+    return dict(sorted(total.items()))
+
+
+def _check_readout(readout: Sequence[tuple[float, float]]) -> None:
+    for i, pair in enumerate(readout):
+        if len(pair) != 2:
+            raise PostprocessError(f"readout[{i}] must be (P(1|0), P(0|1)), got {pair!r}")
+        p10, p01 = pair
+        if not (0.0 <= p10 <= 1.0 and 0.0 <= p01 <= 1.0):
+            raise PostprocessError(f"readout[{i}] probabilities must be in [0, 1], got {pair!r}")
+        if p10 + p01 >= 1.0:
+            # The 2x2 matrix is singular (or flips the bit): nothing to invert.
+            raise PostprocessError(
+                f"readout[{i}] = {pair!r}: P(1|0) + P(0|1) >= 1, the clbit carries no information"
+            )
+
+
+def mitigate_readout(
+    counts: Mapping[str, int], readout: Sequence[tuple[float, float]]
+) -> dict[str, float]:
+    """Mitigate readout error in ``counts`` with M3; return a probability distribution.
+
+    Parameters
+    ----------
+    counts:
+        Bitstring -> count; bitstrings of ``len(readout)`` characters ``0``/``1``,
+        clbit 0 the rightmost (qiskit order).
+    readout:
+        ``readout[i] = (P(read 1 | prep 0), P(read 0 | prep 1))`` for clbit ``i``
+        (qiskit ``prob_meas1_prep0``, ``prob_meas0_prep1``).
+
+    Returns
+    -------
+    dict
+        Bitstring -> probability, non-negative, summing to 1, zero entries dropped,
+        sorted by bitstring. M3 corrects within Hamming distance
+        ``min(len(readout), 3)`` of the observed bitstrings (its default).
+
+    Raises
+    ------
+    PostprocessError
+        Bitstrings of the wrong width or alphabet, no shots, negative counts, or
+        readout rates outside [0, 1] or with ``P(1|0) + P(0|1) >= 1``.
+
+    Examples
+    --------
+    One clbit read with 10% flips both ways, prepared in 0 90% of the time:
+    raw 0.9*0.9 + 0.1*0.1 = 0.82 reads as 0, mitigated back to 0.9.
+
+    >>> p = mitigate_readout({"0": 820, "1": 180}, [(0.1, 0.1)])
+    >>> {k: round(v, 4) for k, v in p.items()}
+    {'0': 0.9, '1': 0.1}
+    """
+    _check_readout(readout)
+    width = len(readout)
+    if width == 0:
+        raise PostprocessError("readout is empty: no measured clbits")
+    clean: dict[str, int] = {}
+    for key, n in counts.items():
+        if len(key) != width or key.strip("01"):
+            raise PostprocessError(
+                f"bitstring {key!r} is not {width} characters of 0/1 (one per readout entry)"
+            )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise PostprocessError(f"count for {key!r} must be an int >= 0, got {n!r}")
+        if n:
+            clean[key] = n
+    if not clean:
+        raise PostprocessError("counts hold no shots")
+
+    import mthree  # deferred: pulls qiskit and qiskit-ibm-runtime (~1 s)
+    import numpy as np
+
+    # M3 column convention: cal[:, prep] = [P(read 0 | prep), P(read 1 | prep)]
+    # (mthree.mitigation._job_thread fills the columns the same way).
+    mats = [
+        np.array([[1.0 - p10, p01], [p10, 1.0 - p01]], dtype=np.float32) for p10, p01 in readout
+    ]
+    mit = mthree.M3Mitigation()
+    mit.cals_from_matrices(mats)
+    # qubits[i] is the calibration used for clbit i, counted from the right.
+    quasi = mit.apply_correction(clean, qubits=list(range(width)))
+    probs = quasi.nearest_probability_distribution()
+    out = {k: float(v) for k, v in probs.items() if v > 0}
+    norm = math.fsum(out.values())  # mthree works in float32
+    return {k: v / norm for k, v in sorted(out.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """The outcome of one sub-task, as the post-process agent receives it.
+
+    Attributes
+    ----------
+    subtask_id, circuit_index, circuit_name, backend:
+        What ran where.
+    counts:
+        Raw counts; they sum to ``shots``.
+    shots:
+        Shots run.
+    queue_s, run_s:
+        Observed device queue wait and run time.
+    price_usd:
+        Charged price.
+    esp:
+        ESP of the transpiled circuit on the backend's calibration, in [0, 1].
+    quality:
+        Measured quality in [0, 1] (e.g. Hellinger fidelity to the ideal
+        distribution) when known, else None.
+    readout:
+        Per-clbit ``(P(1|0), P(0|1))`` of the physical qubits measured, or None
+        (noiseless backends).
+    """
+
+    subtask_id: str
+    circuit_index: int
+    circuit_name: str
+    backend: str
+    counts: dict[str, int]
+    shots: int
+    queue_s: float
+    run_s: float
+    price_usd: float
+    esp: float
+    quality: float | None
+    readout: list[tuple[float, float]] | None
+
+    def fidelity(self) -> float:
+        """``quality`` if measured, else ``esp``."""
+        return self.quality if self.quality is not None else self.esp
+
+
+def shot_weighted_fidelity(parts: Sequence[PartResult]) -> float | None:
+    """Shot-weighted mean of :meth:`PartResult.fidelity`; None without parts.
+
+    >>> shot_weighted_fidelity([])
+    """
+    shots = sum(p.shots for p in parts)
+    if not parts or shots <= 0:
+        return None
+    return math.fsum(p.fidelity() * p.shots for p in parts) / shots
+
+
+def combine_circuit(parts: Sequence[PartResult]) -> dict[str, Any]:
+    """Combine the parts (shot splits) of one circuit into its result entry.
+
+    Returns
+    -------
+    dict
+        ``name``; ``counts``: merged raw counts, summing to ``shots``; ``shots``;
+        ``backends``: sorted unique; ``mitigated``: None when no part has
+        readout data, else ``{"method": "mthree", "probabilities": {...}}``,
+        each part mitigated with its own backend's readout (a part without
+        readout, from a noiseless backend, enters with its raw frequencies) and
+        mixed weighted by shots; ``est_fidelity``: shot-weighted mean of
+        ``quality``, falling back to ``esp`` per part; ``subtasks``: number of parts.
+
+    Raises
+    ------
+    PostprocessError
+        No parts, parts of different circuits, or a part whose counts do not sum
+        to its shots.
+
+    Examples
+    --------
+    >>> a = PartResult("t/c0/s0", 0, "bell", "sim", {"00": 5, "11": 5}, 10, 0.0, 0.1,
+    ...                0.0, 1.0, None, None)
+    >>> b = PartResult("t/c0/s1", 0, "bell", "sim", {"00": 4, "11": 6}, 10, 0.0, 0.1,
+    ...                0.0, 1.0, None, None)
+    >>> r = combine_circuit([a, b])
+    >>> r["counts"], r["shots"], r["backends"], r["mitigated"], r["subtasks"]
+    ({'00': 9, '11': 11}, 20, ['sim'], None, 2)
+    """
+    if not parts:
+        raise PostprocessError("combine_circuit needs at least one part")
+    first = parts[0]
+    for p in parts:
+        if (p.circuit_index, p.circuit_name) != (first.circuit_index, first.circuit_name):
+            raise PostprocessError(
+                f"parts of different circuits: {first.circuit_name!r} "
+                f"(#{first.circuit_index}) and {p.circuit_name!r} (#{p.circuit_index})"
+            )
+        got = sum(p.counts.values())
+        if got != p.shots:
+            raise PostprocessError(
+                f"part {p.subtask_id!r} on {p.backend}: counts sum to {got}, expected {p.shots}"
+            )
+    shots = sum(p.shots for p in parts)
+    mitigated: dict[str, Any] | None = None
+    if any(p.readout is not None for p in parts) and shots > 0:
+        mix: dict[str, float] = {}
+        for p in parts:
+            if p.shots == 0:
+                continue
+            if p.readout is not None:
+                dist = mitigate_readout(p.counts, p.readout)
+            else:
+                dist = {k: n / p.shots for k, n in p.counts.items() if n}
+            w = p.shots / shots
+            for k, v in dist.items():
+                mix[k] = mix.get(k, 0.0) + w * v
+        mitigated = {"method": "mthree", "probabilities": dict(sorted(mix.items()))}
+    return {
+        "name": first.circuit_name,
+        "counts": merge_counts(p.counts for p in parts),
+        "shots": shots,
+        "backends": sorted({p.backend for p in parts}),
+        "mitigated": mitigated,
+        "est_fidelity": shot_weighted_fidelity(parts),
+        "subtasks": len(parts),
+    }
