@@ -63,6 +63,26 @@ def _analyze(task: dict[str, Any], rt: Runtime) -> list[CircuitInput]:
     return circuits
 
 
+def allowed_backends(task: dict[str, Any], rt: Runtime) -> list[str] | None:
+    """The task's ``backends`` allow-list narrowed to its ``kinds``; None means any.
+
+    Raises
+    ------
+    CapacityError
+        If no backend of the fleet has one of the requested kinds.
+    """
+    names = task.get("backends")
+    kinds = task.get("kinds")
+    if kinds is None:
+        return names
+    pool = names if names is not None else [s.name for s in rt.specs]
+    allowed = [n for n in pool if n in rt.spec_by_name and rt.spec_by_name[n].kind in kinds]
+    if not allowed:
+        raise CapacityError(f"no backend of kind {', '.join(kinds)} among "
+                            f"{', '.join(pool)}")
+    return allowed
+
+
 async def handle(rt: Runtime, message: Any) -> None:
     """Process one raw ``qstream.tasks`` record."""
     raw: bytes | None = message.value
@@ -98,7 +118,7 @@ async def handle(rt: Runtime, message: Any) -> None:
             weights=CostWeights.from_dict(task.get("weights")),
             priority=int(task.get("priority", 5)),
             deadline_s=task.get("deadline_s"),
-            allowed_backends=task.get("backends"),
+            allowed_backends=allowed_backends(task, rt),
             submitted_at_s=rt.now_s(),
         )
     except CircuitError as exc:

@@ -145,8 +145,8 @@ def submit(
     if deadline_s is not None:
         task["deadline_s"] = deadline_s
 
-    async def go() -> dict[str, Any] | None:
-        async with Client(resolve_broker(broker)) as client:
+    async def go(url: str) -> dict[str, Any] | None:
+        async with Client(url) as client:
             await client.submit(task)
             console.print(f"submitted task {task['task_id']}")
             if not wait:
@@ -155,7 +155,7 @@ def submit(
             return found.get(task["task_id"])
 
     try:
-        result = asyncio.run(go())
+        result = asyncio.run(go(resolve_broker(broker)))
     except QStreamError as exc:
         _fail(exc)
         return

@@ -22,6 +22,9 @@ FAMILIES: tuple[str, ...] = (
 
 MIN_QUBITS, MAX_QUBITS = 3, 12
 
+QPU_ONLY_SHARE = 0.7
+"""Share of demo tasks restricted to quantum devices (``kinds: ["qpu"]``)."""
+
 WEIGHT_PROFILES: tuple[dict[str, float], ...] = (
     {"time": 1.0, "error": 1.0, "cost": 1.0},   # balanced
     {"time": 0.2, "error": 5.0, "cost": 0.5},   # researcher: fidelity first
@@ -43,15 +46,19 @@ def mqt_qasm(family: str, num_qubits: int) -> str:
     from qiskit import qasm2
 
     qc = get_benchmark(family, BenchmarkLevel.INDEP, num_qubits)
+    if qc.num_clbits == 0:
+        # Some families (qaoa) come without measurements; a sampler job needs them.
+        qc.measure_all()
     return str(qasm2.dumps(qc))
 
 
 def demo_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> list[dict[str, Any]]:
     """``n_tasks`` ``qstream.task.v1`` messages mixing families, sizes, shots and weights.
 
-    Task 0 is always GHZ-5 at 4000 shots, so a run can check a known answer. About
-    one task in six asks for 20 000 shots (above the shot-split threshold), one in
-    four carries two or three circuits, one in five has a deadline.
+    Task 0 is always GHZ-5 at 4000 shots on a quantum device, so a run can check a
+    known answer. About one task in six asks for 20 000 shots (above the
+    shot-split threshold), two in five carry two or three circuits, one in five
+    has a deadline, and 70% may run only on quantum devices.
     """
     rng = random.Random(seed)
     prefix = prefix or f"demo-{int(time.time())}"
@@ -79,5 +86,9 @@ def demo_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> lis
         }
         if rng.random() < 0.2:
             task["deadline_s"] = float(rng.choice((600, 1800, 3600)))
+        # Most demo tasks are hardware experiments: they must run on a quantum
+        # device, not on a (noiseless, nearly free) simulator.
+        if i == 0 or rng.random() < QPU_ONLY_SHARE:
+            task["kinds"] = ["qpu"]
         tasks.append(task)
     return tasks

@@ -19,6 +19,7 @@ path outside the installed package.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import gzip
 import io
@@ -26,7 +27,6 @@ import json
 import math
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -111,9 +111,12 @@ class PendingJobsSeries:
 
     def __init__(self, rows: Any) -> None:
         parsed: dict[str, list[tuple[float, int, bool, str]]] = {}
+        epochs: dict[str, float] = {}  # every minute repeats once per backend
         try:
             for ts, backend, pending, operational, status in rows:
-                epoch = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+                epoch = epochs.get(ts)
+                if epoch is None:
+                    epoch = epochs[ts] = _utc_epoch_s(ts)
                 parsed.setdefault(backend, []).append(
                     (epoch, int(float(pending)), bool(int(float(operational))), status))
         except (ValueError, TypeError) as exc:
@@ -193,6 +196,16 @@ class PendingJobsSeries:
         i = int(np.searchsorted(b.t_s, t, side="right")) - 1
         # Before a backend's first sample, wrap to its last one.
         return i if i >= 0 else len(b.t_s) - 1
+
+
+def _utc_epoch_s(ts: str) -> float:
+    """``YYYY-MM-DDTHH:MM[:SS]Z`` (UTC) -> Unix seconds."""
+    if not (len(ts) >= 16 and ts[4] == "-" and ts[7] == "-" and ts[10] in "T " and ts[13] == ":"
+            and ts.endswith("Z")):
+        raise ValueError(f"timestamp {ts!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SSZ)")
+    seconds = float(ts[17:-1]) if len(ts) > 17 else 0.0
+    return calendar.timegm((int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]),
+                            int(ts[14:16]), 0, 0, 0, 0)) + seconds
 
 
 @lru_cache(maxsize=1)
@@ -290,7 +303,9 @@ class QueueModel:
             Identifies the draw (e.g. ``"<subtask_id>/<attempt>"``). With a key the
             result depends only on ``(seed, key, pending_jobs)``, so concurrent
             executions stay reproducible; without one the model's own generator
-            advances (reproducible only for the same call sequence).
+            advances (reproducible only for the same call sequence). For one key
+            the draws behind ``n`` jobs are a prefix of those behind ``n + 1``, so
+            the wait never shrinks as the queue grows.
         """
         n = max(int(pending_jobs), 0)
         if n == 0:

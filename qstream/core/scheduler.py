@@ -55,6 +55,10 @@ class SchedulerConfig:
     realloc_margin:
         Move a pending sub-task only if its new cost < ``(1 - margin) *`` current
         cost; the hysteresis that keeps noisy predictions from moving work.
+    realloc_min_gain:
+        ... and only if the cost falls by at least this much in absolute terms
+        (0.01 = 0.6 s of waiting at unit time weight): a relative margin alone
+        lets near-free sub-tasks shuttle between near-free backends.
     split_min_shots:
         Consider splitting a sub-task's shots across backends at or above this.
     max_splits:
@@ -73,6 +77,7 @@ class SchedulerConfig:
     """
 
     realloc_margin: float = 0.10
+    realloc_min_gain: float = 0.01
     split_min_shots: int = 8000
     max_splits: int = 4
     split_gain: float = 0.25
@@ -702,7 +707,9 @@ class Scheduler:
                 if best is None or self._order(score) < self._order(best):
                     best = score
             if best is not None and best.backend != cur and (
-                not cur_ok or best.total < (1.0 - self.config.realloc_margin) * cur_score.total
+                not cur_ok
+                or (best.total < (1.0 - self.config.realloc_margin) * cur_score.total
+                    and cur_score.total - best.total >= self.config.realloc_min_gain)
             ):
                 if not self._operational[cur]:
                     reason = f"{cur} is not operational"

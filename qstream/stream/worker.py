@@ -56,7 +56,7 @@ def _run(app: faust.App, pool: object, loglevel: str) -> None:
     finally:
         shutdown = getattr(pool, "shutdown", None)
         if shutdown is not None:
-            shutdown(wait=False, cancel_futures=True)
+            shutdown(wait=True, cancel_futures=True)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:

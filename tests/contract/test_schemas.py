@@ -24,6 +24,7 @@ EXAMPLE_NAME = re.compile(
 # Why each invalid example fails: the one error its schema reports, as
 # (JSON path, failing keyword). The test checks there is exactly that one error.
 WHY: dict[str, tuple[list[Any], str]] = {
+    "qstream.task.v1--unknown-kind": (["kinds", 0], "enum"),
     "qstream.task.v1--negative-shots": (["shots"], "minimum"),
     "qstream.task.v1--fractional-shots": (["shots"], "type"),
     "qstream.task.v1--missing-task-id": ([], "required"),

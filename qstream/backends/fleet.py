@@ -1,0 +1,141 @@
+"""The fleet: which backends exist, their specs, and building them.
+
+- :func:`fleet_specs` returns :class:`~qstream.core.backend_spec.BackendSpec`
+  objects only (no pool, no simulator); the partition and dispatch side uses it.
+- :func:`build_fleet` builds the executable backends, sharing one clock and one
+  process pool.
+- :func:`available_backends` lists every valid name with a one-line description.
+
+The default fleet has four emulated IBM devices of three sizes and very different
+queue load (ibm_perth's median was 931 pending jobs in 2023-11, ibm_lagos's 21,
+ibm_hanoi's 12, ibm_sherbrooke's 223), Braket's local simulator and a CPU
+state-vector backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+
+from qstream.backends.base import Backend
+from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
+from qstream.backends.classical import CLASSICAL_NAME, ClassicalStatevectorBackend, classical_spec
+from qstream.backends.clock import EmulatedClock
+from qstream.backends.ibm_emulated import DEVICES, EmulatedIBMDevice, device_spec
+from qstream.core.backend_spec import BackendSpec
+from qstream.errors import ConfigError
+
+__all__ = ["DEFAULT_FLEET", "available_backends", "build_fleet", "fleet_specs"]
+
+DEFAULT_FLEET: tuple[str, ...] = (
+    "ibm_perth_emu",
+    "ibm_nairobi_emu",
+    "ibm_hanoi_emu",
+    "ibm_sherbrooke_emu",
+    BRAKET_NAME,
+    CLASSICAL_NAME,
+)
+"""Backend names of the default fleet."""
+
+
+def available_backends() -> dict[str, str]:
+    """Every valid backend name -> a one-line description.
+
+    >>> names = available_backends()
+    >>> "ibm_perth_emu" in names and "braket_local" in names and "cpu_statevector" in names
+    True
+    """
+    out = {name: info.description for name, info in DEVICES.items()}
+    out[BRAKET_NAME] = "Amazon Braket LocalSimulator('braket_sv'), noiseless, priced as SV1"
+    out[CLASSICAL_NAME] = "exact CPU state vector (qiskit-aer), up to 20 qubits, billed per CPU s"
+    return out
+
+
+def _resolve(names: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(DEFAULT_FLEET if names is None else names)
+    if not chosen:
+        raise ConfigError("the fleet is empty; name at least one backend")
+    valid = available_backends()
+    unknown = [n for n in chosen if n not in valid]
+    if unknown:
+        raise ConfigError(
+            f"unknown backend{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(valid)}")
+    duplicates = sorted({n for n in chosen if chosen.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"backend names repeat in the fleet: {', '.join(duplicates)}")
+    return chosen
+
+
+def fleet_specs(names: Sequence[str] | None = None) -> list[BackendSpec]:
+    """Specs of the named backends (default fleet when None), in order, without building
+    pools or simulators (emulated device specs load only their calibration snapshot).
+
+    Raises
+    ------
+    ConfigError
+        On an empty list, an unknown name (the message lists the valid ones) or a
+        repeated name.
+
+    Examples
+    --------
+    >>> [s.name for s in fleet_specs(["cpu_statevector", "braket_local"])]
+    ['cpu_statevector', 'braket_local']
+    >>> fleet_specs(["ibm_nowhere"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    qstream.errors.ConfigError: unknown backend 'ibm_nowhere'; valid: ...
+    """
+    specs = []
+    for name in _resolve(names):
+        if name == BRAKET_NAME:
+            specs.append(braket_spec())
+        elif name == CLASSICAL_NAME:
+            specs.append(classical_spec())
+        else:
+            specs.append(device_spec(name))
+    return specs
+
+
+def build_fleet(
+    names: Sequence[str] | None = None,
+    *,
+    time_scale: float = 1.0,
+    seed: int = 0,
+    pool: Executor | None = None,
+    clock: EmulatedClock | None = None,
+) -> dict[str, Backend]:
+    """Build the named backends (default fleet when None), keyed by name, in order.
+
+    Parameters
+    ----------
+    names:
+        Backend names from :func:`available_backends`.
+    time_scale:
+        Emulated seconds per wall second of the shared clock (when ``clock`` is None).
+    seed:
+        Fleet seed: each emulated device's start offset in the load series, its
+        queue draws and simulator seeds derive from it.
+    pool:
+        Process pool shared by all backends; None uses
+        :func:`qstream.backends.pool.default_pool` (created on first execution).
+        Pre-build the workers' caches with :func:`qstream.backends.pool.warm`.
+    clock:
+        Shared emulated clock; None creates ``EmulatedClock(time_scale)``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`fleet_specs`, or on an invalid ``time_scale``.
+    """
+    chosen = _resolve(names)
+    clock = clock if clock is not None else EmulatedClock(time_scale)
+    fleet: dict[str, Backend] = {}
+    for name in chosen:
+        if name == BRAKET_NAME:
+            fleet[name] = BraketLocalBackend(clock=clock, seed=seed, pool=pool)
+        elif name == CLASSICAL_NAME:
+            fleet[name] = ClassicalStatevectorBackend(clock=clock, seed=seed, pool=pool)
+        else:
+            fleet[name] = EmulatedIBMDevice(name, clock=clock, seed=seed, pool=pool)
+    return fleet
