@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import qiskit.qasm2
 import qiskit.qasm3
 from qiskit.circuit import ControlFlowOp, Gate, QuantumCircuit, Qubit
+from qiskit.circuit.library import get_standard_gate_name_mapping
 
 from qstream.core.features import CircuitFeatures
 from qstream.errors import CircuitError
@@ -32,6 +33,7 @@ __all__ = [
     "analyze_qasm",
     "circuit_features",
     "final_measurement_map",
+    "inline_shadowing_gates",
     "parse_qasm",
 ]
 
@@ -193,6 +195,44 @@ def final_measurement_map(qc: QuantumCircuit) -> dict[int, int]:
         if inst.operation.name == "measure":
             mapping[qc.find_bit(inst.clbits[0]).index] = qc.find_bit(inst.qubits[0]).index
     return mapping
+
+
+def inline_shadowing_gates(qc: QuantumCircuit) -> QuantumCircuit:
+    """Replace user-defined gates that carry a standard gate's name by their definition.
+
+    An OpenQASM 2 file may define ``gate ecr a, b { ... }`` or ``gate csdg ...``
+    (``qiskit.qasm2.dumps`` writes such definitions). qiskit parses them as custom
+    gates that share the name of a standard gate; the transpiler then takes them
+    for the device's native gate of that name (e.g. ``ecr`` on IBM Eagle devices)
+    and fails ("ecr would be supported on [...] if the direction was swapped"), and
+    a simulator would apply its own gate instead of the user's definition.
+    Inlining the definitions removes the ambiguity; other instructions are kept.
+    Returns ``qc`` itself when nothing needs inlining.
+
+    >>> src = ('OPENQASM 2.0; include "qelib1.inc"; gate ecr a, b { cx a, b; }'
+    ...        'qreg q[2]; creg c[2]; ecr q[0], q[1]; measure q -> c;')
+    >>> [i.operation.name for i in inline_shadowing_gates(parse_qasm(src)).data]
+    ['cx', 'measure', 'measure']
+    """
+    if not any(_shadows_standard(inst.operation) for inst in qc.data):
+        return qc
+    out = qc.copy_empty_like()
+    for inst in qc.data:
+        op = inst.operation
+        if _shadows_standard(op):
+            body = inline_shadowing_gates(op.definition)
+            out.compose(body, qubits=list(inst.qubits), clbits=list(inst.clbits), inplace=True)
+        else:
+            out.append(inst)
+    return out
+
+
+def _shadows_standard(op: object) -> bool:
+    return (isinstance(op, Gate) and getattr(op, "_standard_gate", None) is None
+            and op.name in _STANDARD_GATES and op.definition is not None)
+
+
+_STANDARD_GATES = frozenset(get_standard_gate_name_mapping())
 
 
 # -- parsing helpers ------------------------------------------------------------------

@@ -88,3 +88,9 @@ def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory,
     handle = start_worker(broker.url, tmp_path_factory.mktemp("worker") / "worker.log")
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_factory():  # noqa: ANN201 - returns start_worker
+    """Start extra workers (tests that restart or kill them)."""
+    return start_worker

@@ -712,10 +712,10 @@ def scheduled_duration_s(tqc: Any, target: Any) -> float:
 
 
 def _parse(payload: dict[str, Any]) -> tuple[Any, Any]:
-    from qstream.circuits import circuit_features, parse_qasm
+    from qstream.circuits import circuit_features, inline_shadowing_gates, parse_qasm
 
     qc = parse_qasm(payload["qasm"], payload.get("name", "circuit"))
-    return qc, circuit_features(qc)
+    return inline_shadowing_gates(qc), circuit_features(qc)
 
 
 def _failure(kind: str, exc: BaseException | str) -> dict[str, Any]:

@@ -153,11 +153,13 @@ async def detect_flavour(bootstrap: str, timeout_s: float = 10.0) -> str:
 
     tansu reports ``tansu_cluster`` unless started with another ``--cluster-id``.
     """
-    client = aiokafka.AIOKafkaClient(bootstrap_servers=bootstrap,
-                                     request_timeout_ms=int(timeout_s * 1000))
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                request_timeout_ms=int(timeout_s * 1000))
+    await asyncio.wait_for(admin.start(), timeout_s)
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout_s)
-        cluster_id = client.cluster.cluster_id or ""
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
     finally:
-        await client.close()
-    return "tansu" if cluster_id.startswith("tansu") else "kafka"
+        await admin.close()
+    return "tansu" if str(cluster.get("cluster_id") or "").startswith("tansu") else "kafka"

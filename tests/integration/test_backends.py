@@ -243,9 +243,8 @@ def test_execute_does_not_block_the_event_loop(fleet: dict[str, Backend]) -> Non
 
     ticks, result = asyncio.run(go())
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-    assert result.wall_s > 0.2  # a 127-qubit level-3 transpile and a 10-qubit noisy simulation
+    assert result.wall_s > 0.5  # a 127-qubit level-3 transpile and a 10-qubit noisy simulation
     assert len(ticks) > 10
-    print(f"wall_s={result.wall_s:.2f} ticks={len(ticks)} max_gap={max(gaps):.3f}")
     assert max(gaps) < 0.15, f"event loop stalled {max(gaps):.3f} s"
 
 
