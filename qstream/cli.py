@@ -40,7 +40,9 @@ def _check_policy(policy: str) -> str:
 
 
 @app.command()
-def broker(port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1; 0 picks a free one")] = 9092) -> None:
+def broker(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1; 0 picks a free one")] = 9092,
+) -> None:
     """Run the embedded Kafka-protocol broker (tansu) in the foreground."""
     from qstream.broker import EmbeddedBroker
 
@@ -177,9 +179,10 @@ def _print_result(result: dict[str, Any]) -> None:
         out.print(f"[red]task {result['task_id']} failed:[/red] {result['error']}")
         return
     m = result["metrics"]
+    fidelity = "n/a" if m["est_fidelity"] is None else f"{m['est_fidelity']:.3f}"
     out.print(f"task {result['task_id']} completed: queue {m['queue_s']:.1f} s, "
               f"run {m['run_s']:.2f} s, cost {m['cost_usd']:.4f} USD, "
-              f"est. fidelity {m['est_fidelity'] if m['est_fidelity'] is None else round(m['est_fidelity'], 3)}")
+              f"est. fidelity {fidelity}")
     for r in result["results"]:
         table = Table(title=f"{r['name']}: {r['shots']} shots on {', '.join(r['backends'])}")
         table.add_column("bitstring")

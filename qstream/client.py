@@ -7,6 +7,7 @@ before sending and the embedded broker's settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -92,8 +93,6 @@ class Client:
                     if len(found) == len(wanted):
                         return
 
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(collect(), timeout_s)
-        except TimeoutError:
-            pass
         return found

@@ -91,6 +91,6 @@ def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture(scope="session")
-def worker_factory():  # noqa: ANN201 - returns start_worker
+def worker_factory():
     """Start extra workers (tests that restart or kill them)."""
     return start_worker

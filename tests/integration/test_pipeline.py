@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -45,10 +46,8 @@ def dlq_entries(url: str, task_id: str | None = None, timeout_s: float = 30.0,
                             (reason is None or msg["reason"] == reason):
                         found.append(msg)
                         return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(collect(), timeout_s)
-            except TimeoutError:
-                pass
         return found
     return asyncio.run(go())
 
