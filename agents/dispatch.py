@@ -80,10 +80,4 @@ async def fail_task(rt: Runtime, subtask: SubTask, error: str) -> None:
 def attach(app: faust.App, rt: Runtime) -> None:
     @app.agent(rt.topics[T.SUBTASKS], name="qstream.agents.dispatch")
     async def dispatch(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(rt, event.message)
-            except Exception as exc:
-                log.exception("dispatch failed")
-                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
-                                  message=event.message)
+        await rt.consume(stream, lambda message: handle(rt, message), "dispatch")

@@ -112,13 +112,8 @@ def attach(app: faust.App, rt: Runtime, backends: dict[str, Backend]) -> None:
 
 def _attach_one(app: faust.App, rt: Runtime, backend: Backend, topic: faust.TopicT) -> None:
     async def execute(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(rt, backend, event.message)
-            except Exception as exc:
-                log.exception("execute failed on %s", backend.spec.name)
-                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
-                                  message=event.message)
+        await rt.consume(stream, lambda message: handle(rt, backend, message),
+                         f"execute on {backend.spec.name}")
 
     app.agent(topic, name=f"qstream.agents.execute.{backend.spec.name}",
               concurrency=backend.spec.capacity)(execute)

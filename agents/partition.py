@@ -154,10 +154,4 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
 def attach(app: faust.App, rt: Runtime) -> None:
     @app.agent(rt.topics[T.TASKS], name="qstream.agents.partition")
     async def partition(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(rt, event.message)
-            except Exception as exc:  # one bad record must never stop the agent
-                log.exception("partition failed")
-                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
-                                  message=event.message)
+        await rt.consume(stream, lambda message: handle(rt, message), "partition")

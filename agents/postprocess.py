@@ -71,10 +71,4 @@ async def handle(rt: Runtime, message: Any) -> None:
 def attach(app: faust.App, rt: Runtime) -> None:
     @app.agent(rt.topics[T.SUBTASK_RESULTS], name="qstream.agents.postprocess")
     async def postprocess(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(rt, event.message)
-            except Exception as exc:
-                log.exception("postprocess failed")
-                await rt.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
-                                  message=event.message)
+        await rt.consume(stream, lambda message: handle(rt, message), "postprocess")

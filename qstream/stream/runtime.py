@@ -152,6 +152,20 @@ class Runtime:
             self.attempts.pop(subtask_id, None)
             self.failed_backends.pop(subtask_id, None)
 
+    async def consume(self, stream: Any, handler: Any, what: str) -> None:
+        """Feed every record of a Faust ``stream`` to ``handler(message)``.
+
+        One bad record must never stop an agent: anything the handler raises is
+        logged and the record goes to the DLQ with reason ``internal``.
+        """
+        async for event in stream.events():
+            try:
+                await handler(event.message)
+            except Exception as exc:
+                log.exception("%s failed", what)
+                await self.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
+                                    message=event.message)
+
     # -- predictor state ------------------------------------------------------------------
     def ensure_restored(self) -> None:
         """Restore the predictor from the snapshot table once, after table recovery."""
