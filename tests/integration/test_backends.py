@@ -81,11 +81,11 @@ def test_fleet_specs_without_building_anything() -> None:
 
 
 def test_unknown_and_repeated_names() -> None:
-    with pytest.raises(ConfigError, match="unknown backend 'ibm_nowhere'; valid: .*ibm_perth_emu"):
+    with pytest.raises(ConfigError, match=r"unknown backend 'ibm_nowhere'; valid: .*ibm_perth_emu"):
         fleet_specs(["ibm_perth_emu", "ibm_nowhere"])
-    with pytest.raises(ConfigError, match="repeat"):
+    with pytest.raises(ConfigError, match=r"repeat"):
         build_fleet(["braket_local", "braket_local"])
-    with pytest.raises(ConfigError, match="empty"):
+    with pytest.raises(ConfigError, match=r"empty"):
         fleet_specs([])
     assert set(DEFAULT_FLEET) <= set(available_backends())
 
@@ -188,7 +188,7 @@ def test_dynamic_circuits(fleet: dict[str, Backend]) -> None:
         assert sum(result.counts.values()) == 1000
         assert result.quality is None  # no ideal distribution for dynamic circuits
         assert max(result.counts, key=lambda k: result.counts[k]) == "11"
-    with pytest.raises(BackendError, match="braket_local: .*mid-circuit"):
+    with pytest.raises(BackendError, match=r"braket_local: .*mid-circuit"):
         run(fleet["braket_local"], DYNAMIC)
 
 
@@ -198,11 +198,11 @@ def test_refusals(fleet: dict[str, Backend]) -> None:
     with pytest.raises(BackendError, match="ibm_perth_emu: circuit needs 8 qubits; the device "
                                            "has 7"):
         run(fleet["ibm_perth_emu"], wide)
-    with pytest.raises(BackendError, match="shots=0 is outside"):
+    with pytest.raises(BackendError, match=r"shots=0 is outside"):
         run(fleet["ibm_hanoi_emu"], GHZ5, shots=0)
-    with pytest.raises(BackendError, match="shots=100001 is outside"):
+    with pytest.raises(BackendError, match=r"shots=100001 is outside"):
         run(fleet["braket_local"], GHZ5, shots=100_001)
-    with pytest.raises(BackendError, match="invalid OpenQASM 2 on line 3"):
+    with pytest.raises(BackendError, match=r"invalid OpenQASM 2 on line 3"):
         run(fleet["cpu_statevector"], HEAD2 + "qreg q[2]\n")
 
 

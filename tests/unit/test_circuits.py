@@ -111,12 +111,12 @@ def test_no_measurement() -> None:
 
 @pytest.mark.parametrize("src", ["", "   \n", None])
 def test_empty_source(src: str | None) -> None:
-    with pytest.raises(CircuitError, match="is empty"):
+    with pytest.raises(CircuitError, match=r"is empty"):
         parse_qasm(src, "e")  # type: ignore[arg-type]
 
 
 def test_unsupported_version() -> None:
-    with pytest.raises(CircuitError, match="unsupported OpenQASM version 4"):
+    with pytest.raises(CircuitError, match=r"unsupported OpenQASM version 4"):
         parse_qasm("OPENQASM 4.0;\nqubit q;\n", "v4")
 
 
@@ -125,14 +125,14 @@ def test_only_standard_includes(include: str) -> None:
     # qiskit.qasm2 would open the file and echo its first token in the error
     with pytest.raises(CircuitError, match=f"include '{include}' on line 2 is not allowed"):
         parse_qasm(f'OPENQASM 2.0;\ninclude "{include}";\nqreg q[1];\n', "inc")
-    with pytest.raises(CircuitError, match="is not allowed; only stdgates.inc"):
+    with pytest.raises(CircuitError, match=r"is not allowed; only stdgates.inc"):
         parse_qasm(f"OPENQASM 3.0;\ninclude '{include}';\nqubit q;\n", "inc3")
 
 
 def test_huge_register_is_refused_before_parsing() -> None:
     with pytest.raises(CircuitError, match=f"exceeds the limit of {MAX_REGISTER_SIZE}"):
         parse_qasm(HEAD2 + "qreg q[100000000];\n", "big")
-    with pytest.raises(CircuitError, match="exceeds the limit"):
+    with pytest.raises(CircuitError, match=r"exceeds the limit"):
         parse_qasm(HEAD3 + "qubit[5000] q;\n", "big3")
 
 

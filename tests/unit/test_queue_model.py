@@ -143,14 +143,14 @@ def test_offset_shifts_the_replay(backend: str, t_s: float, offset_s: float) -> 
 
 
 def test_unknown_backend_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="ibm_nowhere.*known: ibm_algiers"):
+    with pytest.raises(ConfigError, match=r"ibm_nowhere.*known: ibm_algiers"):
         SERIES.pending_jobs("ibm_nowhere", 0.0)
 
 
 def test_bad_rows_raise_config_error() -> None:
-    with pytest.raises(ConfigError, match="no rows"):
+    with pytest.raises(ConfigError, match=r"no rows"):
         PendingJobsSeries([])
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"cannot read"):
         PendingJobsSeries([("yesterday", "b", "1", "1", "active")])
 
 
