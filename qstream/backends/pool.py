@@ -16,16 +16,30 @@ Expensive objects are built once per worker process and cached:
   counts; see ``tests/integration/test_backends.py``);
 - the ideal statevector simulator and Braket's ``LocalSimulator``.
 
-Emulated (noisy) simulation picks its method by the number of physical qubits the
-transpiled circuit touches:
+Emulated (noisy) simulation picks its method by the work it would take, in
+amplitude-operations (instructions x amplitudes), against :data:`WORK_BUDGET`:
 
-- dynamic circuits: Aer statevector, one trajectory per shot (exact);
-- up to :data:`DENSITY_MATRIX_MAX_QUBITS`: Aer density matrix (exact, one pass);
-- wider: the average output distribution of :data:`TRAJECTORIES` noisy statevector
-  trajectories (Monte Carlo over the gate noise), sampled for all shots, then the
-  per-qubit readout error applied to every shot. Aer would otherwise simulate one
-  trajectory per shot: 16-21 s for a 12-qubit ``qftentangled`` with 2000 shots on
-  FakeHanoiV2, versus 1.3-2.3 s with 128 trajectories.
+- dynamic circuits: Aer statevector (matrix product state above
+  :data:`STATEVECTOR_MAX_QUBITS` active qubits), one noisy trajectory per shot (exact);
+- up to :data:`DENSITY_MATRIX_MAX_QUBITS` active qubits, when ``ops x 4**n`` fits
+  the budget: Aer density matrix (exact, one pass for all shots);
+- up to :data:`STATEVECTOR_MAX_QUBITS`, when at least :data:`MIN_TRAJECTORIES`
+  trajectories fit: the average output distribution of up to :data:`TRAJECTORIES`
+  noisy statevector trajectories (Monte Carlo over the gate noise), sampled for all
+  shots, then each qubit's readout error applied to every shot. Aer would
+  otherwise simulate one trajectory per shot: 16-21 s for a 12-qubit
+  ``qftentangled`` with 2000 shots on FakeHanoiV2, versus 1.3-2.5 s this way;
+- otherwise (very deep or wide circuits, e.g. MQT Bench ``grover`` at 12 qubits
+  transpiles to 185k-433k instructions with an ESP below 1e-200): a global
+  depolarizing approximation, ``p = F * p_ideal + (1 - F) * uniform`` with ``F``
+  the calibration ESP of the transpiled gates (the model behind cross-entropy
+  benchmarking, Arute et al., Nature 574, 505 (2019)), then readout error per shot.
+  ``p_ideal`` is exact up to :data:`STATEVECTOR_MAX_QUBITS` logical qubits and
+  sampled with a noiseless matrix-product-state simulation above.
+
+Per worker, transpiled circuits (below 100k instructions) and ideal distributions
+are cached by circuit text, so retries, reallocations and shot splits of one
+circuit pay for transpilation once.
 
 Worker results are dicts: ``{"ok": True, ...}`` or
 ``{"ok": False, "kind": "circuit" | "backend", "error": "..."}``; the backends
@@ -53,8 +67,11 @@ from typing import Any
 __all__ = [
     "BRAKET_GATES",
     "DENSITY_MATRIX_MAX_QUBITS",
+    "MIN_TRAJECTORIES",
     "QUALITY_MAX_QUBITS",
+    "STATEVECTOR_MAX_QUBITS",
     "TRAJECTORIES",
+    "WORK_BUDGET",
     "default_pool",
     "make_pool",
     "run_braket",
@@ -65,21 +82,36 @@ __all__ = [
     "warm_worker",
 ]
 
-DENSITY_MATRIX_MAX_QUBITS = 10
+DENSITY_MATRIX_MAX_QUBITS = 9
 """Widest active circuit simulated exactly with a density matrix.
 
 Measured on FakeHanoiV2, ``qftentangled`` at level 3, 2000 shots, 2 cores: 0.3-0.45 s
-up to 9 qubits, 1.0 s at 10, 4.1 s at 11, 16 s at 12 (memory and time grow 4x per qubit).
+up to 9 qubits, 1.0 s at 10, 4.1 s at 11, 16 s at 12 (memory and time grow 4x per
+qubit); 128 trajectories take the same 0.42 s at 9 qubits and 0.53 s at 10.
 """
+
+STATEVECTOR_MAX_QUBITS = 20
+"""Widest active circuit simulated with noisy statevector trajectories (16 MiB each)."""
 
 TRAJECTORIES = 128
-"""Noisy statevector trajectories averaged above :data:`DENSITY_MATRIX_MAX_QUBITS`.
+"""Most noisy statevector trajectories averaged above :data:`DENSITY_MATRIX_MAX_QUBITS`.
 
 Each trajectory samples one realisation of the gate noise; the shots are drawn
-from the average of their output distributions. 128 keeps the Monte-Carlo error of
-each outcome probability below ~0.09 x its spread between trajectories, and the
-12-qubit case near 1.5 s (see the module docstring).
+from the average of their output distributions. With 128 the Monte-Carlo error of
+an outcome probability is below 9% of its spread between trajectories, and a
+12-qubit ``qftentangled`` takes 2.5 s (FakeHanoiV2) on one core; FakeSherbrooke's
+longer ECR routing (~1500 instructions) gets fewer trajectories within :data:`WORK_BUDGET`.
 """
+
+MIN_TRAJECTORIES = 16
+"""Fewest trajectories worth simulating; below it the depolarizing approximation is used."""
+
+WORK_BUDGET = 5e8
+"""Most amplitude-operations one noisy simulation may take: instructions x 4**n for
+a density matrix, trajectories x instructions x 2**n for statevector trajectories.
+Measured at ~1.6e-9 s (density matrix) and ~7e-9 s (noisy trajectories) per
+amplitude-operation on one core, so a simulation stays under ~1-4 s (e.g. MQT Bench
+``randomcircuit`` at 12 qubits, 2468 instructions on FakeHanoiV2: 49 trajectories)."""
 
 QUALITY_MAX_QUBITS = 20
 """Widest circuit whose ideal distribution is computed for ``quality`` (16 MiB statevector)."""
@@ -299,6 +331,10 @@ _DEVICES: dict[str, _Device] = {}
 _REDUCED: OrderedDict[tuple[str, tuple[int, ...], str], Any] = OrderedDict()
 _REDUCED_MAX = 256
 _SINGLETONS: dict[str, Any] = {}
+_TRANSPILED: OrderedDict[tuple[str, int, int, str], Any] = OrderedDict()
+_TRANSPILED_MAX, _TRANSPILED_MAX_OPS = 32, 100_000
+_IDEAL: OrderedDict[str, dict[str, float]] = OrderedDict()
+_IDEAL_MAX, _IDEAL_MAX_OUTCOMES = 64, 1 << 16
 
 
 def _device(fake_class: str) -> _Device:
@@ -372,6 +408,38 @@ def _pass_manager(dev: _Device, optimization_level: int, seed_transpiler: int) -
                                           backend=dev.backend, seed_transpiler=seed_transpiler)
         dev.pass_managers[key] = pm
     return pm
+
+
+def _transpiled(dev: _Device, qc: Any, key: str, optimization_level: int,
+                seed_transpiler: int) -> Any:
+    """Transpile ``qc`` for ``dev`` (LRU-cached by circuit text, below 100k instructions)."""
+    cache_key = (dev.fake_class, optimization_level, seed_transpiler, key)
+    tqc = _TRANSPILED.get(cache_key)
+    if tqc is not None:
+        _TRANSPILED.move_to_end(cache_key)
+        return tqc
+    pm = _pass_manager(dev, optimization_level, seed_transpiler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tqc = pm.run(qc)
+    if tqc.size() <= _TRANSPILED_MAX_OPS:
+        _TRANSPILED[cache_key] = tqc
+        if len(_TRANSPILED) > _TRANSPILED_MAX:
+            _TRANSPILED.popitem(last=False)
+    return tqc
+
+
+def _ideal_cached(qc: Any, key: str) -> dict[str, float]:
+    dist = _IDEAL.get(key)
+    if dist is not None:
+        _IDEAL.move_to_end(key)
+        return dist
+    dist = ideal_distribution(qc)
+    if len(dist) <= _IDEAL_MAX_OUTCOMES:
+        _IDEAL[key] = dist
+        if len(_IDEAL) > _IDEAL_MAX:
+            _IDEAL.popitem(last=False)
+    return dist
 
 
 def _reduced_simulator(dev: _Device, active: tuple[int, ...], method: str) -> Any:
@@ -465,14 +533,11 @@ def run_emulated(payload: dict[str, Any]) -> dict[str, Any]:
             return _failure("circuit", "the device does not run mid-circuit measurement, "
                                        "reset or classical control")
         t1 = time.perf_counter()
-        pm = _pass_manager(dev, int(payload.get("optimization_level", 3)),
-                           int(payload.get("seed_transpiler", 0)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tqc = pm.run(qc)
+        tqc = _transpiled(dev, qc, payload["qasm"], int(payload.get("optimization_level", 3)),
+                          int(payload.get("seed_transpiler", 0)))
         transpile_s = time.perf_counter() - t1
 
-        esp = transpiled_esp(tqc, dev.target)
+        esp, esp_gates = _esp(tqc, dev.target, list(range(tqc.num_qubits)))
         duration_s = scheduled_duration_s(tqc, dev.target)
         measured = _measurements(tqc)  # clbit -> physical qubit
         readout = [list(dev.readout[measured[c]]) if c in measured else [0.0, 0.0]
@@ -484,11 +549,12 @@ def run_emulated(payload: dict[str, Any]) -> dict[str, Any]:
         counts, method, active = _simulate_noisy(
             dev, tqc, int(payload["shots"]), int(payload["seed"]), features.dynamic,
             int(payload.get("trajectories", TRAJECTORIES)),
-            int(payload.get("density_matrix_max_qubits", DENSITY_MATRIX_MAX_QUBITS)))
+            int(payload.get("density_matrix_max_qubits", DENSITY_MATRIX_MAX_QUBITS)),
+            logical=qc, key=payload["qasm"], esp_gates=esp_gates)
         simulate_s = time.perf_counter() - t2
 
         t3 = time.perf_counter()
-        quality = _quality(qc, features.dynamic, counts)
+        quality = _quality(qc, features.dynamic, counts, key=payload["qasm"])
         ideal_s = time.perf_counter() - t3
         ops = tqc.count_ops()
         return {
@@ -496,7 +562,7 @@ def run_emulated(payload: dict[str, Any]) -> dict[str, Any]:
             "readout": readout, "physical_qubits": [int(q) for q in layout],
             "duration_s": duration_s, "method": method, "active_qubits": active,
             "two_qubit_gates": int(sum(v for k, v in ops.items() if k in ("cx", "ecr", "cz"))),
-            "depth": int(tqc.depth()),
+            "depth": int(tqc.depth()), "size": int(tqc.size()),
             "transpile_s": transpile_s, "simulate_s": simulate_s, "ideal_s": ideal_s,
             "compute_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
         }
@@ -541,7 +607,7 @@ def run_statevector(payload: dict[str, Any]) -> dict[str, Any]:
             counts = _hex_counts(data["counts"], qc.num_clbits)
             method, quality = "statevector_shots", None
         else:
-            ideal = ideal_distribution(qc)
+            ideal = _ideal_cached(qc, payload["qasm"])
             counts = _sample_counts(ideal, shots, seed)
             method = "statevector_sampled"
             quality = _hellinger(counts, ideal)
@@ -594,7 +660,7 @@ def run_braket(payload: dict[str, Any]) -> dict[str, Any]:
         simulate_s = time.perf_counter() - t1
         counts = braket_counts(result.measurements, list(result.measured_qubits),
                                clbit_qubit, qc.num_clbits)
-        quality = _quality(qc, False, counts)
+        quality = _quality(qc, False, counts, key=payload["qasm"])
         return {"ok": True, "counts": counts, "quality": quality, "program": source,
                 "simulate_s": simulate_s, "compute_s": time.perf_counter() - t0,
                 "cpu_s": time.process_time() - c0}
@@ -702,7 +768,7 @@ def transpiled_esp(tqc: Any, target: Any) -> float:
     error-aware compilation", ACM JETC 2020). Control flow contributes its worst
     block. Virtual ``rz`` gates have error 0; barriers and delays are skipped.
     """
-    return _esp(tqc, target, list(range(tqc.num_qubits)))
+    return _esp(tqc, target, list(range(tqc.num_qubits)))[0]
 
 
 def scheduled_duration_s(tqc: Any, target: Any) -> float:
@@ -751,26 +817,35 @@ def _collect_measurements(qc: Any, qmap: list[int], cmap: list[int], out: dict[i
                     _collect_measurements(block, inner_q, inner_c, out)
 
 
-def _esp(qc: Any, target: Any, qmap: list[int]) -> float:
+def _esp(qc: Any, target: Any, qmap: list[int]) -> tuple[float, float]:
+    """(ESP of everything, ESP of the gates alone: measurements excluded)."""
     from qiskit.circuit import ControlFlowOp
 
-    esp = 1.0
+    esp_all = esp_gates = 1.0
+    find_bit = qc.find_bit
+    props_of = {name: target[name] for name in target.operation_names}
     for inst in qc.data:
         op = inst.operation
-        if op.name in ("barrier", "delay"):
+        name = op.name
+        if name in ("barrier", "delay"):
             continue
-        qargs = [qmap[qc.find_bit(q).index] for q in inst.qubits]
+        qargs = tuple(qmap[find_bit(q).index] for q in inst.qubits)
         if isinstance(op, ControlFlowOp):
-            blocks = [_esp(b, target, qargs) for b in op.blocks if b.num_qubits == len(qargs)]
-            esp *= min(blocks, default=1.0)
+            blocks = [_esp(b, target, list(qargs)) for b in op.blocks
+                      if b.num_qubits == len(qargs)]
+            if blocks:
+                esp_all *= min(b[0] for b in blocks)
+                esp_gates *= min(b[1] for b in blocks)
             continue
-        if op.name not in target:
-            continue
-        props = target[op.name].get(tuple(qargs))
+        table = props_of.get(name)
+        props = table.get(qargs) if table is not None else None
         error = getattr(props, "error", None)
         if error is not None:
-            esp *= 1.0 - min(max(float(error), 0.0), 1.0)
-    return esp
+            success = 1.0 - min(max(float(error), 0.0), 1.0)
+            esp_all *= success
+            if name != "measure":
+                esp_gates *= success
+    return esp_all, esp_gates
 
 
 _UNIT_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
@@ -801,12 +876,18 @@ def _duration_s(qc: Any, target: Any, qmap: list[int]) -> float:
     return max(finish.values(), default=0.0)
 
 
-def _compact(tqc: Any) -> tuple[Any, tuple[int, ...]]:
+def _active_qubits(tqc: Any) -> tuple[int, ...]:
+    """Physical qubits the transpiled circuit acts on (barriers ignored), sorted."""
+    find_bit = tqc.find_bit
+    return tuple(sorted({find_bit(q).index for inst in tqc.data
+                         if inst.operation.name != "barrier" for q in inst.qubits}))
+
+
+def _compact(tqc: Any, active: tuple[int, ...] | None = None) -> tuple[Any, tuple[int, ...]]:
     """Remap a transpiled circuit onto the physical qubits it touches (keeping clbits)."""
     from qiskit.circuit import QuantumCircuit, QuantumRegister
 
-    active = tuple(sorted({tqc.find_bit(q).index for inst in tqc.data for q in inst.qubits
-                           if inst.operation.name != "barrier"}))
+    active = _active_qubits(tqc) if active is None else active
     reg = QuantumRegister(max(len(active), 1), "q")
     out = QuantumCircuit(reg, list(tqc.clbits))
     for creg in tqc.cregs:
@@ -821,43 +902,104 @@ def _compact(tqc: Any) -> tuple[Any, tuple[int, ...]]:
 
 
 def _simulate_noisy(dev: _Device, tqc: Any, shots: int, seed: int, dynamic: bool,
-                    trajectories: int, dm_max_qubits: int) -> tuple[dict[str, int], str, int]:
+                    trajectories: int, dm_max_qubits: int, *, logical: Any = None,
+                    key: str | None = None,
+                    esp_gates: float | None = None) -> tuple[dict[str, int], str, int]:
+    """Noisy counts of a transpiled circuit; returns (counts, method, active qubits).
+
+    The method is chosen as described in the module docstring. ``logical`` (the
+    circuit before transpilation), ``key`` (its text, for the cache) and
+    ``esp_gates`` are used only by the depolarizing approximation.
+    """
     import numpy as np
     from qiskit_aer.library import SaveProbabilities
 
-    cqc, active = _compact(tqc)
-    n_active = len(active)
-    if dynamic or n_active <= dm_max_qubits:
-        method = "statevector" if dynamic else "density_matrix"
+    active = _active_qubits(tqc)
+    n = len(active)
+    ops = max(tqc.size(), 1)
+    if dynamic:
+        method = "statevector" if n <= STATEVECTOR_MAX_QUBITS else "matrix_product_state"
+        cqc, _ = _compact(tqc, active)
         sim = _reduced_simulator(dev, active, method)
         data = sim.run(cqc, shots=shots, seed_simulator=seed).result().data(0)
-        return _hex_counts(data["counts"], tqc.num_clbits), method, n_active
+        return _hex_counts(data["counts"], tqc.num_clbits), method, n
+    if n <= dm_max_qubits and ops * 4.0**n <= WORK_BUDGET:
+        cqc, _ = _compact(tqc, active)
+        sim = _reduced_simulator(dev, active, "density_matrix")
+        data = sim.run(cqc, shots=shots, seed_simulator=seed).result().data(0)
+        return _hex_counts(data["counts"], tqc.num_clbits), "density_matrix", n
 
-    # Wide static circuit: average K noisy trajectories, sample, then readout error.
-    measured = {c: q for c, q in _measurements(cqc).items()}  # clbit -> compact qubit
+    measured = _measurements(tqc)  # clbit -> physical qubit
     qubits = sorted(set(measured.values()))
-    body = cqc.copy_empty_like()
-    for inst in cqc.data:
-        if inst.operation.name != "measure":
-            body.append(inst)
-    body.append(SaveProbabilities(len(qubits)), [body.qubits[q] for q in qubits])
-    sim = _reduced_simulator(dev, active, "statevector")
-    k = max(1, min(shots, trajectories))
-    data = sim.run(body, shots=k, seed_simulator=seed).result().data(0)
-    probs = np.asarray(data["probabilities"], dtype=np.float64)
-    probs = np.clip(probs, 0.0, None)
-    probs /= probs.sum()
     rng = np.random.default_rng(seed)
-    outcomes = rng.choice(len(probs), size=shots, p=probs)
-    bits = {}
-    for j, q in enumerate(qubits):
-        bit = (outcomes >> j) & 1
-        p10, p01 = dev.readout[active[q]]
+    k = min(trajectories, shots, int(WORK_BUDGET // (ops * 2.0**n))) \
+        if n <= STATEVECTOR_MAX_QUBITS else 0
+    bits: dict[int, Any]
+    if k >= min(MIN_TRAJECTORIES, shots):
+        # Average K noisy trajectories, sample all shots from the average.
+        cqc, _ = _compact(tqc, active)
+        index = {q: i for i, q in enumerate(active)}
+        body = cqc.copy_empty_like()
+        for inst in cqc.data:
+            if inst.operation.name != "measure":
+                body.append(inst)
+        body.append(SaveProbabilities(len(qubits)), [body.qubits[index[q]] for q in qubits])
+        sim = _reduced_simulator(dev, active, "statevector")
+        data = sim.run(body, shots=k, seed_simulator=seed).result().data(0)
+        probs = np.clip(np.asarray(data["probabilities"], dtype=np.float64), 0.0, None)
+        outcomes = rng.choice(len(probs), size=shots, p=probs / probs.sum())
+        bits = {q: (outcomes >> j) & 1 for j, q in enumerate(qubits)}
+        method = f"statevector_trajectories_{k}"
+    else:
+        if logical is None:
+            raise ValueError("the depolarizing approximation needs the logical circuit")
+        fidelity = esp_gates if esp_gates is not None else \
+            _esp(tqc, dev.target, list(range(tqc.num_qubits)))[1]
+        ideal_shots = rng.random(shots) < fidelity
+        n_ideal = int(ideal_shots.sum())
+        ideal_keys = _ideal_samples(logical, key, n_ideal, seed)
+        clbit_of_qubit = {q: c for c, q in measured.items()}
+        bits = {}
+        for q in qubits:
+            column = rng.integers(0, 2, size=shots, dtype=np.int64)
+            if n_ideal:
+                column[ideal_shots] = (ideal_keys >> clbit_of_qubit[q]) & 1
+            bits[q] = column
+        method = "depolarizing_esp"
+    for q in qubits:  # readout error of the physical qubit, per shot
+        p10, p01 = dev.readout[q]
         u = rng.random(shots)
-        flip = np.where(bit == 0, u < p10, u < p01)
-        bits[q] = bit ^ flip.astype(np.int64)
+        flip = np.where(bits[q] == 0, u < p10, u < p01)
+        bits[q] = bits[q] ^ flip.astype(np.int64)
     counts = _bits_to_counts({c: bits[q] for c, q in measured.items()}, shots, tqc.num_clbits)
-    return counts, f"statevector_trajectories_{k}", n_active
+    return counts, method, n
+
+
+def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> Any:
+    """``n`` noiseless samples of ``logical`` as clbit integers (object ints above 62 clbits)."""
+    import numpy as np
+
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if logical.num_qubits <= STATEVECTOR_MAX_QUBITS:
+        dist = _ideal_cached(logical, key) if key is not None else ideal_distribution(logical)
+        keys = list(dist)
+        p = np.asarray([dist[k] for k in keys], dtype=np.float64)
+        picks = np.random.default_rng(seed + 1).choice(len(keys), size=n, p=p / p.sum())
+        values = [int(keys[i], 2) for i in picks.tolist()]
+    else:
+        from qiskit import transpile
+        from qiskit_aer import AerSimulator
+
+        sim = AerSimulator(method="matrix_product_state", max_parallel_threads=_THREADS)
+        data = sim.run(transpile(logical, sim, optimization_level=0), shots=n,
+                       seed_simulator=seed).result().data(0)
+        values = []
+        for hex_key, count in data["counts"].items():
+            values.extend([int(hex_key, 16)] * int(count))
+        np.random.default_rng(seed + 1).shuffle(values)
+    dtype: Any = np.int64 if logical.num_clbits <= 62 else object
+    return np.asarray(values, dtype=dtype)
 
 
 def _hex_counts(raw: dict[str, int], num_clbits: int) -> dict[str, int]:
@@ -892,10 +1034,12 @@ def _sample_counts(dist: dict[str, float], shots: int, seed: int) -> dict[str, i
     return {k: int(n) for k, n in zip(keys, draws.tolist(), strict=True) if n}
 
 
-def _quality(qc: Any, dynamic: bool, counts: dict[str, int]) -> float | None:
+def _quality(qc: Any, dynamic: bool, counts: dict[str, int],
+             key: str | None = None) -> float | None:
     if dynamic or qc.num_qubits > QUALITY_MAX_QUBITS:
         return None
-    return _hellinger(counts, ideal_distribution(qc))
+    ideal = _ideal_cached(qc, key) if key is not None else ideal_distribution(qc)
+    return _hellinger(counts, ideal)
 
 
 def _hellinger(counts: dict[str, int], ideal: dict[str, float]) -> float:

@@ -284,3 +284,39 @@ def test_trajectory_path_for_wide_circuits() -> None:
     esp = P.transpiled_esp(tqc, dev.target)
     assert 0.5 < ghz < 1.0
     assert abs(ghz - esp) < 0.15  # ESP tracks the observed success rate
+
+
+@pytest.mark.slow
+def test_depolarizing_approximation_for_wide_circuits() -> None:
+    n = 24
+    src = HEAD2 + f"qreg q[{n}];\ncreg c[{n}];\nh q[0];\n" + "".join(
+        f"cx q[{i}], q[{i + 1}];\n" for i in range(n - 1)) + "measure q -> c;\n"
+    out = P.run_emulated({"fake": "FakeSherbrooke", "name": "ghz24", "qasm": src, "shots": 3000,
+                          "seed": 2, "optimization_level": 3, "seed_transpiler": 1234})
+    assert out["ok"], out
+    assert out["method"] == "depolarizing_esp" and out["active_qubits"] == n
+    assert out["quality"] is None  # wider than the ideal-distribution limit
+    counts = out["counts"]
+    assert sum(counts.values()) == 3000
+    ghz = (counts.get("0" * n, 0) + counts.get("1" * n, 0)) / 3000
+    # F * P_ideal(GHZ) = ESP of the gates; readout error takes a little more
+    assert 0.3 < ghz < out["esp"] / 0.8 and abs(ghz - out["esp"]) < 0.12
+
+
+@pytest.mark.slow
+def test_user_gate_named_like_the_native_ecr(fleet: dict[str, Backend]) -> None:
+    # qiskit.qasm2.dumps writes "gate ecr ..." and "gate csdg ..." definitions; parsed
+    # back they are custom gates that only share the native gate's name.
+    from qiskit import QuantumCircuit, qasm2
+
+    qc = QuantumCircuit(3, 3)
+    qc.h(0)
+    qc.ecr(0, 1)
+    qc.csdg(1, 2)
+    qc.ecr(2, 1)
+    qc.measure(range(3), range(3))
+    src = qasm2.dumps(qc)
+    assert "gate ecr" in src
+    for name in ("ibm_sherbrooke_emu", "cpu_statevector", "braket_local"):
+        result = run(fleet[name], src, shots=4000, subtask_id=f"ecr/{name}")
+        assert result.quality is not None and result.quality > 0.9, name

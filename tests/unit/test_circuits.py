@@ -16,6 +16,7 @@ from qstream.circuits import (
     analyze_qasm,
     circuit_features,
     final_measurement_map,
+    inline_shadowing_gates,
     parse_qasm,
 )
 from qstream.core.features import CircuitFeatures
@@ -98,8 +99,8 @@ def test_invalid_openqasm3_reports_the_line(body: str, line: int, text: str) -> 
 
 
 def test_invalid_without_header_reports_both_parsers() -> None:
-    with pytest.raises(CircuitError, match="neither valid OpenQASM 2 .*line 2.* nor valid "
-                                           "OpenQASM 3"):
+    with pytest.raises(CircuitError, match=r"neither valid OpenQASM 2 .*line 2.* nor valid "
+                                           r"OpenQASM 3"):
         parse_qasm("qreg q[1];\nfrobnicate q[0];\n", "mystery")
 
 
@@ -199,3 +200,19 @@ def test_partial_measurement_counts_distinct_qubits(n: int, data: st.DataObject)
     assert f.measured_qubits == len(measured)
     assert f.two_qubit_gates == n - 1
     assert final_measurement_map(parse_qasm(qasm2.dumps(qc))) == dict(enumerate(measured))
+
+
+def test_user_gates_named_like_standard_gates_are_inlined() -> None:
+    src = HEAD2 + ("gate ecr a, b { cx a, b; x a; }\n"
+                   "gate csdg a, b { p(-pi/4) a; cx a, b; p(pi/4) b; cx a, b; p(-pi/4) b; }\n"
+                   "qreg q[2];\ncreg c[2];\necr q[0], q[1];\ncsdg q[1], q[0];\ncx q[0], q[1];\n"
+                   "measure q -> c;\n")
+    qc = parse_qasm(src, "shadow")
+    assert [i.operation.name for i in qc.data][:2] == ["ecr", "csdg"]
+    inlined = inline_shadowing_gates(qc)
+    names = [i.operation.name for i in inlined.data]
+    assert "ecr" not in names and "csdg" not in names
+    assert names.count("cx") == 4 and names.count("x") == 1 and names.count("p") == 3
+    # standard gates are kept as they are
+    plain = parse_qasm(HEAD2 + "qreg q[2];\ncreg c[2];\ncx q[0], q[1];\nmeasure q -> c;\n")
+    assert inline_shadowing_gates(plain) is plain

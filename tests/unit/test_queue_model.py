@@ -210,4 +210,4 @@ def test_negative_pending_counts_as_empty() -> None:
                                     {"sigma": -0.1}, {"sigma": float("inf")}])
 def test_invalid_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
-        QueueModel(**kwargs)
+        QueueModel(median_s=kwargs.get("median_s", 1.0), sigma=kwargs.get("sigma", 1.0))
