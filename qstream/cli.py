@@ -17,13 +17,18 @@ from rich.console import Console
 from rich.table import Table
 
 from qstream.config import WorkerConfig
+from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 console = Console(stderr=True)
 
-POLICIES = ("predictive-realloc", "predictive")
+LIVE_POLICIES = tuple(p for p in POLICY_NAMES if p != "oracle")
+"""Policies a live worker runs; ``oracle`` needs the future and exists only in ``simulate``."""
+PolicyOpt = Annotated[str, typer.Option(
+    "--policy", help="predictive-realloc | predictive | qonductor | best-fidelity | shortest-queue | "
+                     "round-robin | random")]
 BrokerOpt = Annotated[str, typer.Option(
     "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT")]
 
@@ -34,8 +39,10 @@ def _fail(exc: Exception) -> None:
 
 
 def _check_policy(policy: str) -> str:
-    if policy not in POLICIES:
-        raise typer.BadParameter(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if policy not in LIVE_POLICIES:
+        raise typer.BadParameter(
+            f"unknown policy {policy!r}; choose one of {', '.join(LIVE_POLICIES)}"
+            + (" (oracle exists only in `qstream simulate`)" if policy == "oracle" else ""))
     return policy
 
 
@@ -85,7 +92,7 @@ def worker(
     broker: BrokerOpt = "kafka://127.0.0.1:9092",
     fleet: Annotated[str | None, typer.Option(help="comma-separated backend names")] = None,
     time_scale: Annotated[float, typer.Option(help="emulated seconds per wall second")] = 60.0,
-    policy: Annotated[str, typer.Option(help="predictive-realloc | predictive")] = "predictive-realloc",
+    policy: PolicyOpt = "predictive-realloc",
     realloc_margin: Annotated[float, typer.Option(help="relative cost gain needed to move")] = 0.10,
     executors: Annotated[bool, typer.Option(help="run the fleet's executors in this worker")] = True,
     seed: int = 0,
@@ -204,7 +211,7 @@ def _print_result(result: dict[str, Any]) -> None:
 @app.command()
 def demo(
     tasks: Annotated[int, typer.Option(min=1)] = 50,
-    policy: Annotated[str, typer.Option(help="predictive-realloc | predictive")] = "predictive-realloc",
+    policy: PolicyOpt = "predictive-realloc",
     json_path: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
     results: Annotated[Path | None, typer.Option(help="write every result message as JSON lines")] = None,
     time_scale: Annotated[float, typer.Option(help="emulated seconds per wall second")] = 60.0,

@@ -33,10 +33,11 @@ from typing import Any
 
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.cost import CostScales, CostTerms, cost_terms, weighted_cost
+from qstream.core.estimators import Estimator
 from qstream.core.features import CircuitFeatures
 from qstream.core.partition import split_shots
+from qstream.core.policies import CostPolicy, FleetView, PlacementPolicy
 from qstream.core.prediction import Prediction
-from qstream.core.predictor import Predictor
 from qstream.core.subtask import SubTask
 from qstream.errors import CapacityError, ConfigError
 
@@ -66,6 +67,12 @@ class SchedulerConfig:
     split_gain:
         Split only if the predicted completion time improves by at least this
         fraction, at no more than ``(1 + split_gain)`` times the cost.
+    hedge_factor:
+        A sub-task in flight for more than this many times its predicted
+        ``queue_s + run_s`` is a straggler (see :meth:`Scheduler.hedge`).
+    hedge_min_s:
+        ... and only after at least this many seconds in flight, so a sub-task
+        predicted to take 0.1 s is not hedged after 0.3 s.
     scales:
         Reference scales of the cost function.
 
@@ -81,6 +88,8 @@ class SchedulerConfig:
     split_min_shots: int = 8000
     max_splits: int = 4
     split_gain: float = 0.25
+    hedge_factor: float = 2.0
+    hedge_min_s: float = 60.0
     scales: CostScales = field(default_factory=CostScales)
 
     def __post_init__(self) -> None:
@@ -92,6 +101,11 @@ class SchedulerConfig:
             raise ConfigError(f"max_splits must be >= 1, got {self.max_splits}")
         if self.split_min_shots < 2:
             raise ConfigError(f"split_min_shots must be >= 2, got {self.split_min_shots}")
+        if not self.hedge_factor > 1.0 or self.hedge_min_s < 0.0:
+            raise ConfigError(
+                f"hedge_factor must be > 1 and hedge_min_s >= 0, got {self.hedge_factor}, "
+                f"{self.hedge_min_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +221,33 @@ class Reallocation:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Hedge:
+    """A backup copy of a straggling in-flight sub-task, started on another backend.
+
+    The copy runs under the same ``subtask_id``; the first copy to complete wins
+    and :meth:`Scheduler.complete` names the backends whose copies to cancel.
+    (Speculative backup tasks: Dean and Ghemawat, "MapReduce: simplified data
+    processing on large clusters", OSDI 2004.)
+    """
+
+    subtask: SubTask
+    from_backend: str
+    to_backend: str
+    reason: str
+    at_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subtask_id": self.subtask.subtask_id,
+            "task_id": self.subtask.task_id,
+            "from_backend": self.from_backend,
+            "to_backend": self.to_backend,
+            "reason": self.reason,
+            "at_s": self.at_s,
+        }
+
+
 @dataclass(slots=True)
 class _Entry:
     """A sub-task the scheduler holds, pending or in flight."""
@@ -219,6 +260,8 @@ class _Entry:
     # (backend it was last moved away from, info token at that move): no move back
     # there until the predictor or the fleet state changed.
     moved_from: tuple[str, tuple[int, int]] | None = None
+    # Backends running a hedge copy -> when it was released there.
+    copies: dict[str, float] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -229,10 +272,15 @@ class Scheduler:
     specs:
         The fleet (order breaks cost ties).
     predictor:
-        Shared with the telemetry learner; the scheduler only calls ``predict``,
-        ``version`` and ``backend_version``.
+        The estimator that scores backends (an :class:`~qstream.core.estimators.Estimator`:
+        qstream's online :class:`~qstream.core.predictor.Predictor`, shared with
+        the telemetry learner, or a baseline's). The scheduler only calls
+        ``predict``, ``version``, ``backend_version`` and ``set_spec``.
     config:
         Tuning.
+    policy:
+        The placement rule (:mod:`qstream.core.policies`); default: cheapest by
+        weighted cost, with reallocation and hedging (``predictive-realloc``).
 
     Raises
     ------
@@ -253,7 +301,8 @@ class Scheduler:
     ['fast']
     >>> [(sub.subtask_id, b) for sub, b in sched.release(now_s=0.0)]
     [('t/c0/s0', 'fast')]
-    >>> sched.complete("t/c0/s0", now_s=3.5)
+    >>> sched.complete("t/c0/s0", now_s=3.5)   # no hedge copies to cancel
+    []
     >>> sched.in_flight()
     {'slow': [], 'fast': []}
     """
@@ -261,8 +310,9 @@ class Scheduler:
     def __init__(
         self,
         specs: Sequence[BackendSpec],
-        predictor: Predictor,
+        predictor: Estimator,
         config: SchedulerConfig = SchedulerConfig(),
+        policy: PlacementPolicy | None = None,
     ) -> None:
         if not specs:
             raise ConfigError("the scheduler needs at least one backend")
@@ -274,6 +324,8 @@ class Scheduler:
                 raise ConfigError(f"backend {s.name!r} has capacity {s.capacity}; must be >= 1")
         self.predictor = predictor
         self.config = config
+        self.policy: PlacementPolicy = policy if policy is not None else CostPolicy(
+            "predictive-realloc", reallocates=True, hedges=True)
         self._specs: dict[str, BackendSpec] = {s.name: s for s in specs}
         self._rank: dict[str, int] = {n: i for i, n in enumerate(names)}
         self._pending_jobs: dict[str, int] = dict.fromkeys(names, 0)
@@ -372,6 +424,22 @@ class Scheduler:
 
     def _order(self, score: BackendScore) -> tuple[float, int]:
         return (score.total, self._rank[score.backend])
+
+    def _view(self) -> FleetView:
+        return FleetView(
+            rank=self._rank,
+            outstanding={b: len(self._pending[b]) + len(self._inflight[b]) for b in self._specs},
+            pending_jobs=self._pending_jobs,
+        )
+
+    def _choose(self, s: SubTask, scores: list[BackendScore]) -> BackendScore:
+        name = self.policy.choose(s, scores, self._view())
+        for score in scores:
+            if score.backend == name:
+                return score
+        raise ConfigError(
+            f"policy {self.policy.name!r} chose {name!r}, not a candidate of {s.subtask_id!r}"
+        )
 
     def _inflight_load_s(self, backend: str, now_s: float) -> float:
         # Remaining predicted time of each in-flight sub-task (HEFT's processor
@@ -477,10 +545,11 @@ class Scheduler:
         key = self._key(subtask, seq)
         waits = {b: self._wait_s(b, key, now_s) for b in pool}
         scores = sorted((self._score(subtask, b, waits[b]) for b in pool), key=self._order)
-        best = scores[0]
+        best = self._choose(subtask, scores)
 
         plan = None
-        if up and subtask.shots >= self.config.split_min_shots and self.config.max_splits >= 2:
+        if (up and self.policy.splits and subtask.shots >= self.config.split_min_shots
+                and self.config.max_splits >= 2):
             plan = self._plan_split(subtask, up, waits, best)
         if plan is None:
             self._add_pending(
@@ -601,20 +670,60 @@ class Scheduler:
         del self._entries[sid]
         self._inflight[e.backend].pop(sid, None)
         self._pending[e.backend].pop(sid, None)
+        for b in e.copies:
+            self._inflight[b].pop(sid, None)
 
-    def complete(self, subtask_id: str, now_s: float) -> None:
-        """Record a sub-task as completed and return its credit.
+    def complete(self, subtask_id: str, now_s: float, backend: str | None = None) -> list[str]:
+        """Record a sub-task as completed and return its credits.
 
         Idempotent: unknown or already completed ids are ignored. Completing a
-        sub-task that is still pending (its result came from elsewhere, e.g. a
-        hedge) removes it from its queue.
+        sub-task that is still pending (its result came from elsewhere) removes
+        it from its queue.
+
+        Parameters
+        ----------
+        backend:
+            Where the winning copy ran, when known.
+
+        Returns
+        -------
+        list of str
+            Backends still running a copy of it (hedges, or the original when a
+            hedge won): cancel those. Empty for a sub-task that was never hedged.
         """
         self._now_s = max(self._now_s, now_s)
         e = self._entries.get(subtask_id)
         if e is None:
-            return
+            return []
+        holders = [e.backend, *e.copies] if e.released_at_s is not None else list(e.copies)
         self._remove(e)
         self._mark_completed(subtask_id)
+        return [b for b in holders if b != backend] if backend is not None else (
+            list(e.copies))
+
+    def fail_copy(self, subtask_id: str, backend: str, now_s: float) -> bool:
+        """Drop one failed copy of a hedged sub-task; True if another copy still runs.
+
+        When it returns False nothing changed: the caller should :meth:`requeue`
+        (the only copy failed).
+        """
+        self._now_s = max(self._now_s, now_s)
+        e = self._entries.get(subtask_id)
+        if e is None or not e.copies:
+            return False
+        if backend in e.copies:
+            del e.copies[backend]
+            self._inflight[backend].pop(subtask_id, None)
+            return True
+        if backend != e.backend:
+            return False
+        # The original failed: promote a hedge copy to be the sub-task's home.
+        self._inflight[backend].pop(subtask_id, None)
+        new_home, released_at = next(iter(e.copies.items()))
+        del e.copies[new_home]
+        e.backend = new_home
+        e.released_at_s = released_at
+        return True
 
     def requeue(self, subtask_id: str, now_s: float, *, exclude: Sequence[str] = ()) -> Decision:
         """Place a failed in-flight (or still pending) sub-task again, avoiding ``exclude``.
@@ -646,7 +755,7 @@ class Scheduler:
         scores = sorted(
             (self._score(s, b, self._wait_s(b, e.key, now_s)) for b in pool), key=self._order
         )
-        best = scores[0]
+        best = self._choose(s, scores)
         self._add_pending(s, best.backend, e.key, best.prediction.queue_s + best.prediction.run_s)
         latency_ms = (time.perf_counter() - t0) * 1e3
         return Decision(s, best.backend, tuple(scores), latency_ms, now_s)
@@ -685,6 +794,8 @@ class Scheduler:
             In sweep order; empty when nothing moved.
         """
         self._now_s = max(self._now_s, now_s)
+        if not self.policy.reallocates:
+            return []
         info = self._info()
         ahead = {b: self._inflight_load_s(b, now_s) for b in self._specs}
         entries = sorted(
@@ -737,6 +848,71 @@ class Scheduler:
             e.dur_s = chosen.prediction.queue_s + chosen.prediction.run_s
             ahead[e.backend] += e.dur_s
         return moves
+
+    # -- hedging -----------------------------------------------------------------------
+
+    def hedge(self, now_s: float) -> list[Hedge]:
+        """Start backup copies of stragglers on idle backends (policies that hedge only).
+
+        A straggler is an in-flight sub-task, not yet hedged, that has been in
+        flight for more than ``hedge_factor`` times its predicted ``queue_s +
+        run_s`` and at least ``hedge_min_s``. It gets one copy on the cheapest
+        other operational backend that can run it, has a free credit and no
+        pending work of its own (a hedge only uses idle capacity, never a credit
+        a queued sub-task is waiting for), if that backend's predicted
+        completion time is below the straggler's original prediction: having
+        overrun by ``hedge_factor``, a heavy-tailed wait is expected to last at
+        least that much longer.
+
+        Returns
+        -------
+        list of Hedge
+            Copies to start now; each is in flight on its ``to_backend``.
+        """
+        self._now_s = max(self._now_s, now_s)
+        if not self.policy.hedges:
+            return []
+        cfg = self.config
+        free = {
+            b: spec.capacity - len(self._inflight[b])
+            for b, spec in self._specs.items()
+            if self._operational[b] and not self._pending[b]
+        }
+        if not any(v > 0 for v in free.values()):
+            return []
+        out: list[Hedge] = []
+        stragglers = sorted(
+            (e for q in self._inflight.values() for e in q.values()
+             if not e.copies and e.released_at_s is not None
+             and now_s - e.released_at_s > max(cfg.hedge_factor * e.dur_s, cfg.hedge_min_s)),
+            key=lambda e: e.key,
+        )
+        seen: set[str] = set()
+        for e in stragglers:
+            s = e.subtask
+            if s.subtask_id in seen:
+                continue
+            seen.add(s.subtask_id)
+            up, _, _ = self._candidates(s, exclude=(e.backend,))
+            options = [
+                self._score(s, b, self._inflight_load_s(b, now_s) / self._specs[b].capacity)
+                for b in up if free.get(b, 0) > 0
+            ]
+            if not options:
+                continue
+            best = min(options, key=self._order)
+            if best.time_s >= e.dur_s:
+                continue
+            free[best.backend] -= 1
+            e.copies[best.backend] = now_s
+            self._inflight[best.backend][s.subtask_id] = e
+            waited = now_s - (e.released_at_s or now_s)
+            out.append(Hedge(
+                s, e.backend, best.backend,
+                f"in flight {waited:.4g} s on {e.backend}, predicted {e.dur_s:.4g} s; "
+                f"{best.backend} predicts {best.time_s:.4g} s", now_s,
+            ))
+        return out
 
     # -- views -------------------------------------------------------------------------
 

@@ -18,9 +18,12 @@ import faust
 from qstream.config import WorkerConfig
 from qstream.core.assembly import TaskAssembly
 from qstream.core.backend_spec import BackendSpec
+from qstream.core.estimators import CalibrationEstimator, Estimator
+from qstream.core.policies import make_policy
 from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
+from qstream.errors import ConfigError
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.messages import dlq_entry
@@ -64,11 +67,13 @@ class Runtime:
         self.spec_by_name = {s.name: s for s in specs}
         self.metrics = Metrics()
         self.predictor = Predictor(specs)
+        self.policy = make_policy(config.policy, seed=config.seed)
         self.scheduler = Scheduler(
-            specs, self.predictor,
+            specs, self._estimator(),
             SchedulerConfig(realloc_margin=config.realloc_margin),
+            self.policy,
         )
-        self.realloc_enabled = config.policy == "predictive-realloc"
+        self.realloc_enabled = self.policy.reallocates
         self.restored = False
         # Tasks being processed: duplicates of these are rejected, see README "Guarantees".
         self.active_tasks: set[str] = set()
@@ -99,6 +104,19 @@ class Runtime:
             changelog_topic=app.topic(T.PREDICTOR_CHANGELOG, partitions=1, compacting=True,
                                       internal=True, **raw),
         )
+
+    def _estimator(self) -> Estimator:
+        # The online predictor always learns from telemetry (so its state and
+        # changelog are the same whatever the policy); only qstream's own policies
+        # score with it. The static baselines score with calibration priors, as
+        # they would in production.
+        if self.policy.name in ("predictive", "predictive-realloc"):
+            return self.predictor
+        if self.policy.name == "oracle":
+            raise ConfigError(
+                "the oracle policy knows the true future run times; it exists only in "
+                "`qstream simulate`, not in a live worker")
+        return CalibrationEstimator()
 
     # -- time ---------------------------------------------------------------------------
     def now_s(self) -> float:
@@ -175,7 +193,8 @@ class Runtime:
         data = self.snapshots.get(SNAPSHOT_KEY)
         if data:
             self.predictor = Predictor.restore(data, self.specs)
-            self.scheduler.predictor = self.predictor
+            if self.policy.name in ("predictive", "predictive-realloc"):
+                self.scheduler.predictor = self.predictor
             log.info("predictor restored: %d observations", self.predictor.n_learned)
 
     def save_snapshot(self) -> None:
