@@ -133,7 +133,7 @@ class Simulation:
         *,
         config: SchedulerConfig | None = None,
         status_interval_s: float = 60.0,
-        realloc_interval_s: float = 10.0,
+        realloc_interval_s: float = 60.0,
         on_truth_change: Any = None,
     ) -> None:
         self.specs = list(specs)

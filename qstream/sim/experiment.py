@@ -170,8 +170,9 @@ def prepare(scenario: Scenario, specs: Sequence[BackendSpec], seed: int) -> RunS
 def run_policy(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult]:
     """Run one policy on a prepared seed; return its row (``policy``, ``load``, metrics) and raw result."""
     holder: dict[str, Simulation] = {}
+    shapes = [(f, t.shots) for t in run.tasks for f in t.circuits]
     built = build(policy, run.specs, run.world, lambda: holder["sim"].now_s, seed=run.seed,
-                  history=run.history)
+                  history=run.history, shapes=shapes)
     sim = Simulation(run.specs, run.world, run.tasks, built.policy, built.estimator,
                      on_truth_change=built.on_truth_change)
     holder["sim"] = sim
