@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qstream.cli_predictor import predictor_app
 from qstream.config import WorkerConfig
 from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
@@ -232,3 +233,6 @@ def demo(
         return
     got = summary["tasks_completed"] + summary["tasks_failed"]
     raise typer.Exit(0 if got == summary["tasks_submitted"] else 1)
+
+
+app.add_typer(predictor_app, name="predictor")
