@@ -1,4 +1,4 @@
-"""The ``qstream`` command line: broker, worker, executor, submit, demo."""
+"""The ``qstream`` command line: broker, worker, executor, submit, demo, predictor eval, simulate, report."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qstream.cli_predictor import predictor_app
+from qstream.cli_sim import register as register_sim_commands
 from qstream.config import WorkerConfig
 from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
@@ -236,3 +237,4 @@ def demo(
 
 
 app.add_typer(predictor_app, name="predictor")
+register_sim_commands(app)

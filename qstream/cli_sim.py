@@ -111,6 +111,9 @@ def simulate(
         None,
     samples: Annotated[bool, typer.Option(help="also write per-task JCTs and predicted/actual "
                                                "device times in the JSON")] = False,
+    trace_out: Annotated[Path | None, typer.Option(
+        help="write the executions of the first policy, first seed and first load as a "
+             "job-trace CSV (input for `qstream predictor eval`)")] = None,
 ) -> None:
     """Run policies in the discrete-event simulator and print mean [95% CI] per metric."""
     from qstream.backends.fleet import fleet_specs
@@ -150,11 +153,26 @@ def simulate(
             results["summary"].extend(res["summary"])
             out.print(summary_table(res["summary"],
                                     f"load {lf} — mean [95% CI] over {seeds} seed(s)"))
+        if trace_out is not None:
+            _export_trace(trace_out, specs, policies[0], loads[0], tasks, arrival, drift, faults,
+                          jobs)
     except QStreamError as exc:
         _fail(exc)
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_SERIALIZE_NUMPY))
         console.print(f"wrote {json_path}")
+
+
+def _export_trace(path: Path, specs: Any, policy: str, load: float, tasks: int, arrival: str,
+                  drift: bool, faults: Any, jobs: Any) -> None:
+    from qstream.core.trace import write_trace
+    from qstream.sim.experiment import Scenario, prepare, run_simulation
+
+    scenario = Scenario(load=load, tasks=tasks, arrival=arrival, drift=drift,  # type: ignore[arg-type]
+                        faults=faults, trace=jobs)
+    _, _, sim = run_simulation(prepare(scenario, specs, 0), policy)
+    n = write_trace(sim.trace_jobs(), path)
+    console.print(f"wrote {n} jobs ({policy}, seed 0, load {load}) to {path}")
 
 
 def report(

@@ -860,7 +860,7 @@ class Scheduler:
         other operational backend that can run it, has a free credit and no
         pending work of its own (a hedge only uses idle capacity, never a credit
         a queued sub-task is waiting for), if that backend's predicted
-        completion time is below the straggler's original prediction: having
+        completion time is at most the straggler's original prediction: having
         overrun by ``hedge_factor``, a heavy-tailed wait is expected to last at
         least that much longer.
 
@@ -901,7 +901,7 @@ class Scheduler:
             if not options:
                 continue
             best = min(options, key=self._order)
-            if best.time_s >= e.dur_s:
+            if best.time_s > e.dur_s:
                 continue
             free[best.backend] -= 1
             e.copies[best.backend] = now_s

@@ -40,11 +40,14 @@ from qstream.core.policies import PlacementPolicy
 from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Decision, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
+from qstream.core.trace import TraceJob
 from qstream.errors import CapacityError
 from qstream.sim.workload import SimTask
 from qstream.sim.world import World
 
 _ARRIVE, _READY, _FINISH, _TICK = 0, 1, 2, 3
+TRACE_EPOCH_S = 1_700_143_140.0
+"""2023-11-16T13:59:00Z, the first sample of the packaged pending-jobs series."""
 
 
 @dataclass(slots=True)
@@ -207,6 +210,28 @@ class Simulation:
         if done and self.tasks:
             r.makespan_s = max(done) - self.tasks[0].submit_s
         return r
+
+    def trace_jobs(self, epoch_s: float = TRACE_EPOCH_S) -> list[TraceJob]:
+        """Completed executions as job-trace rows (one circuit per job), in submission order.
+
+        ``submitted_at`` is the release time, ``epoch_s`` + simulation seconds.
+        """
+        jobs: list[TraceJob] = []
+        for e in sorted(self._execs.values(), key=lambda e: e.released_s):
+            if e.state != "done":
+                continue
+            f = e.subtask.features
+            jobs.append(TraceJob(
+                line=len(jobs) + 2, submitted_at_s=epoch_s + e.released_s, backend=e.backend,
+                n_circuits=1, shots=e.subtask.shots, num_qubits=f.num_qubits, depth=f.depth,
+                two_qubit_gates=f.two_qubit_gates, gates=f.gates,
+                queue_s=round(e.start_s - e.released_s, 3), run_s=round(e.run_s, 3)))
+        return jobs
+
+    def executions(self) -> list[tuple[str, str, str]]:
+        """Every execution so far as ``(subtask_id, backend, state)``; ``state`` is
+        ``queued``, ``waiting``, ``running``, ``done`` or ``cancelled``."""
+        return [(e.subtask.subtask_id, e.backend, e.state) for e in self._execs.values()]
 
     # -- handlers ---------------------------------------------------------------------------
 

@@ -169,6 +169,12 @@ def prepare(scenario: Scenario, specs: Sequence[BackendSpec], seed: int) -> RunS
 
 def run_policy(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult]:
     """Run one policy on a prepared seed; return its row (``policy``, ``load``, metrics) and raw result."""
+    row, result, _ = run_simulation(run, policy)
+    return row, result
+
+
+def run_simulation(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult, Simulation]:
+    """:func:`run_policy`, also returning the finished :class:`Simulation` (for its trace)."""
     holder: dict[str, Simulation] = {}
     shapes = [(f, t.shots) for t in run.tasks for f in t.circuits]
     built = build(policy, run.specs, run.world, lambda: holder["sim"].now_s, seed=run.seed,
@@ -183,7 +189,7 @@ def run_policy(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult]:
         "rate_tasks_per_s": run.rate_tasks_per_s, "wall_s": result.wall_s,
         "events": result.events, "metrics": run_metrics(result),
     }
-    return row, result
+    return row, result, sim
 
 
 def run_scenario(
