@@ -22,7 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check qstream agents tests
-	$(VENV)/bin/mypy qstream/core
+	$(VENV)/bin/mypy qstream/core qstream/sim
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import orjson
 
+from qstream.sim.metrics import METRICS
+
 QASM_DIR = Path(__file__).resolve().parent.parent / "data" / "qasm"
 
 
@@ -27,6 +29,11 @@ def test_demo_ten_tasks_all_complete(tmp_path: Path) -> None:
     assert summary["tasks_failed"] == 0
     assert summary["decision_latency_ms"]["p50"] is not None
     assert sum(summary["backends"].values()) >= summary["subtasks"] >= 10
+    # The simulator's metric names, so live and simulated runs line up.
+    assert set(summary["metrics"]) == set(METRICS)
+    assert summary["metrics"]["tasks_completed"] == 10
+    assert 0.0 <= summary["metrics"]["error_rate_mean"] <= 1.0
+    assert summary["metrics"]["jct_mean_s"] > 0
 
     results = [orjson.loads(line) for line in results_path.read_bytes().splitlines()]
     assert len(results) == 10
@@ -61,3 +68,23 @@ def test_submit_wait_reports_failure_reason(worker) -> None:
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "failed" in proc.stdout and "hadamard" in proc.stdout
+
+
+def test_demo_runs_a_baseline_policy_live(tmp_path: Path) -> None:
+    summary_path = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qstream", "demo", "--tasks", "4", "--policy", "shortest-queue",
+         "--json", str(summary_path), "--time-scale", "300", "--rate", "5"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = orjson.loads(summary_path.read_bytes())
+    assert summary["policy"] == "shortest-queue"
+    assert summary["metrics"]["tasks_completed"] == 4
+    assert summary["metrics"]["reallocations"] == 0  # a static policy never moves work
+
+
+def test_demo_refuses_the_oracle_live() -> None:
+    proc = subprocess.run([sys.executable, "-m", "qstream", "demo", "--policy", "oracle"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "only in `qstream simulate`" in proc.stdout + proc.stderr
