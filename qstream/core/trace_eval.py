@@ -19,7 +19,10 @@ Scored and learned rows
     Every known label is learned, whatever the status.
 
 Models, on the same rows
-    ``online`` (:class:`~qstream.core.trace_model.OnlineTraceModel`),
+    ``online`` (:func:`~qstream.core.trace_model.default_online_model` of the
+    target unless one is given; it learns the residual of each prediction for
+    its interval, except of a cold-start prediction made before any label was
+    known),
     ``running_median`` (:class:`~qstream.core.trace_model.RunningMedianModel`),
     and optionally an injected offline baseline (``offline_hgb`` in the CLI,
     :mod:`qstream.offline_model`): fitted once on the first half of the trace
@@ -51,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qstream.core.trace import TraceJob, TraceReadResult
-from qstream.core.trace_model import OnlineTraceModel, RunningMedianModel
+from qstream.core.trace_model import OnlineTraceModel, RunningMedianModel, default_online_model
 from qstream.errors import ConfigError, ValidationError
 
 Target = Literal["run_s", "queue_s"]
@@ -284,7 +287,7 @@ def evaluate_trace(
     warmup:
         Scored rows, from the first, left out of every metric.
     online:
-        The online model (fresh state); ``None``: ``OnlineTraceModel()``.
+        The online model (fresh state); ``None``: ``default_online_model(target)``.
     offline:
         Batch baseline fitted on the first half; ``None`` leaves it out.
     columns:
@@ -306,12 +309,13 @@ def evaluate_trace(
     if columns is not None and target not in columns:
         raise ValidationError(f"the trace has no {target} column to evaluate", reason="trace_header")
     jobs = sorted(jobs, key=lambda j: j.submitted_at_s)
-    online = online if online is not None else OnlineTraceModel()
+    online = online if online is not None else default_online_model(target)
     median = RunningMedianModel()
     mid = len(jobs) // 2
     split_at_s = jobs[mid].submitted_at_s if jobs else math.nan
 
-    pending: list[tuple[float, int, float]] = []  # (arrival_s, job index, online prediction)
+    # (arrival_s, job index, online prediction; None if made before any label was known)
+    pending: list[tuple[float, int, float | None]] = []
     rows: list[int] = []
     pred_online: list[float] = []
     lo: list[float] = []
@@ -348,7 +352,9 @@ def evaluate_trace(
         t_predict["online"] += t1 - t0
         t_predict["running_median"] += t2 - t1
         n_predicted += 1
-        heapq.heappush(pending, (arrival[0], i, p))
+        # A cold-start prediction (0 s, no label known) says nothing about the model's
+        # residuals: it would put a log1p(label) outlier into the interval's window.
+        heapq.heappush(pending, (arrival[0], i, p if known else None))
         n_assumed += arrival[1]
         if is_scored(job, target):
             rows.append(i)

@@ -6,13 +6,20 @@ same :class:`~qstream.core.online_model.PriorAnchoredRegressor` on the same
 :class:`~qstream.core.predictor.Predictor` uses, one per backend. Two things
 differ because a trace has no :class:`~qstream.core.backend_spec.BackendSpec`:
 
-- The prior is data-driven: the running median of the backend's labels known
-  so far (of all backends' for an unseen backend; 0 at a cold start).
+- The prior is data-driven. For run time it is IBM's QPU-time model with
+  coefficients fitted online per backend
+  (:class:`~qstream.core.run_time_fit.RunTimeFit`), the physics that
+  :meth:`~qstream.core.backend_spec.BackendSpec.prior_run_s` computes from a
+  spec; until the fit has enough labels, and for queue wait, it is the
+  running median of the backend's labels known so far (of all backends' for
+  an unseen backend; 0 at a cold start).
 - Circuit counts that the trace leaves empty are filled in (see
   :func:`trace_features`).
 
 On top it keeps a :class:`~qstream.core.repeat_memory.RepeatMemory` of exact
-repeats and a :class:`~qstream.core.interval.ConformalInterval` per backend.
+repeats, a per-backend choice between the regressor and the running median
+by their recent errors, and a :class:`~qstream.core.interval.ConformalInterval`
+per backend. :func:`default_online_model` gives the settings per target.
 :class:`RunningMedianModel` is the baseline: the running median alone.
 """
 
@@ -27,6 +34,7 @@ from qstream.core.features import CircuitFeatures, model_features
 from qstream.core.interval import ConformalInterval
 from qstream.core.online_model import PriorAnchoredRegressor, link, unlink
 from qstream.core.repeat_memory import RepeatMemory
+from qstream.core.run_time_fit import RunTimeFit
 from qstream.core.running_median import RunningMedian
 from qstream.core.trace import TraceJob
 from qstream.errors import ConfigError
@@ -34,6 +42,20 @@ from qstream.errors import ConfigError
 #: Upper bound on a filled-in gate count: keeps ``depth * num_qubits`` of absurd
 #: rows (depth 1e9) finite and within the range of real circuits.
 _MAX_GATES = 10**9
+#: Unit of run time in the model's ``log1p(y / unit_s)`` space (10 ms). Below the
+#: shortest run times a trace records (~35 ms statevector jobs), so the link is
+#: close to ``log y`` and a residual is a ratio at every scale; in seconds,
+#: ``log1p`` is almost linear below 1 s, and the regressor's noise of ~0.02 in
+#: link space was a 50% error on a 40 ms job. On three ``qstream simulate`` traces
+#: (seeds 1-3, not the example trace), with the fitted prior and without the
+#: choice of :class:`OnlineTraceModel` step 2, within-20% went from 0.93 to
+#: 0.96-0.97; 1 ms was within 0.5% of 10 ms.
+RUN_UNIT_S = 0.01
+#: Rate of the per-backend error EWMAs that choose between the regressor and the
+#: running median (a memory of ~20 labels). On the traces of :data:`RUN_UNIT_S` the
+#: choice raised within-20% from 0.96-0.97 to 0.985-0.99 (run time) and by 2-5
+#: points (queue wait); 0.02 and 0.1 were within 0.5% of 0.05.
+SELECT_RATE = 0.05
 
 
 def trace_circuit(job: TraceJob) -> CircuitFeatures:
@@ -140,17 +162,29 @@ class RunningMedianModel:
 class OnlineTraceModel:
     """qstream's online model for one trace target, with repeats and an interval.
 
-    Prediction, in ``log1p`` space (``z``):
+    Prediction, in ``z = log1p(seconds / unit_s)`` space:
 
     1. ``z_model``: the backend's :class:`PriorAnchoredRegressor` on
-       :func:`trace_features`, prior = running median (see the module docstring).
-    2. Exact repeats: if the job's :func:`repeat_key` has ``k`` known labels
-       with EWMA ``z_rep``, ``z = (1 - w) z_model + w z_rep`` with
+       :func:`trace_features`. Its prior is the backend's ``physics`` fit once
+       that has ``min_labels`` labels, else the running median (see the
+       module docstring).
+    2. Choice: per backend, EWMAs (rate ``select_rate``) of ``|z(actual) - z|``
+       for ``z_model`` and for the running median's ``z``, both evaluated
+       when a label arrives and before it is learned (prequentially). Once
+       the backend has ``select_min`` labels, the one with the lower error is
+       used: follow the leader over two forecasters (Cesa-Bianchi and Lugosi,
+       "Prediction, Learning, and Games", 2006, ch. 3). The median wins where
+       labels cluster at one value with rare large outliers (a statevector
+       simulator: 35 ms, except wide circuits, ``2**n``) and where they are
+       all 0 s (a simulator's queue), because the regressor's level chases
+       the outliers or adds noise to an exact 0.
+    3. Exact repeats: if the job's :func:`repeat_key` has ``k`` known labels
+       with EWMA ``z_rep``, ``z = (1 - w) z + w z_rep`` with
        ``w = k / (k + repeat_weight)``: credibility weighting again (Bühlmann
        1967), the model counting as ``repeat_weight`` observations.
-    3. Interval: ``[expm1(z + lo), expm1(z + hi)]`` with the backend's
+    4. Interval: ``unit_s * [expm1(z + lo), expm1(z + hi)]`` with the backend's
        :class:`ConformalInterval` offsets, learned from the residuals
-       ``log1p(actual) - z`` of earlier predictions.
+       ``z(actual) - z`` of earlier predictions.
 
     Parameters
     ----------
@@ -168,11 +202,21 @@ class OnlineTraceModel:
         on run-time MAE, and no repeat memory at all was 40% worse.
     interval:
         The interval estimator; ``None``: ``ConformalInterval(0.1, 0.9)``.
+    physics:
+        :class:`~qstream.core.run_time_fit.RunTimeFit` template, cloned per
+        backend, whose prediction is the prior (run time only); ``None``: the
+        running median is the prior.
+    unit_s:
+        Seconds per unit of the link space (see :data:`RUN_UNIT_S`). Queue wait
+        keeps 1 s: 0.01 s and 10 s were within 1% of it on the same traces.
+    select_rate, select_min:
+        Of the choice in step 2; ``select_rate=None`` always uses the regressor.
 
     Raises
     ------
     ConfigError
-        On a negative ``repeat_weight`` or an invalid regressor setting.
+        On a negative ``repeat_weight`` or ``select_min``, ``unit_s <= 0``,
+        ``select_rate`` outside (0, 1], or an invalid regressor setting.
 
     Examples
     --------
@@ -183,17 +227,25 @@ class OnlineTraceModel:
     >>> for i in range(30):                  # the same job takes 14 s, 10 s, 14 s, ...
     ...     m.learn(job, 10.0 if i % 2 else 14.0, predicted=m.predict(job)[0])
     >>> [round(v, 1) for v in m.predict(job)]  # about the geometric mean, 80% interval
-    [11.5, 8.6, 14.0]
+    [11.5, 8.7, 14.0]
     """
 
-    __slots__ = ("_intervals", "_medians", "_models", "_repeats", "level_rate", "model",
-                 "repeat_weight", "warmup")
+    __slots__ = ("_fits", "_intervals", "_medians", "_models", "_repeats", "_scores", "level_rate",
+                 "model", "physics", "repeat_weight", "select_min", "select_rate", "unit_s", "warmup")
 
     def __init__(self, *, warmup: int = 8, level_rate: float = 0.2, model: base.Regressor | None = None,
                  repeat_rate: float = 0.3, repeat_weight: float = 1.0,
-                 interval: ConformalInterval | None = None) -> None:
+                 interval: ConformalInterval | None = None,
+                 physics: RunTimeFit | None = None, unit_s: float = 1.0,
+                 select_rate: float | None = SELECT_RATE, select_min: int = 20) -> None:
         if repeat_weight < 0.0:
             raise ConfigError(f"repeat_weight must be >= 0, got {repeat_weight}")
+        if not unit_s > 0.0:
+            raise ConfigError(f"unit_s must be > 0, got {unit_s}")
+        if select_rate is not None and not 0.0 < select_rate <= 1.0:
+            raise ConfigError(f"select_rate must be in (0, 1], got {select_rate}")
+        if select_min < 0:
+            raise ConfigError(f"select_min must be >= 0, got {select_min}")
         # Fail now, not at the first backend, on an invalid setting.
         PriorAnchoredRegressor(model, warmup=warmup, level_rate=level_rate)
         self.warmup = warmup
@@ -204,6 +256,20 @@ class OnlineTraceModel:
         self._medians = _Medians()
         self._repeats = RepeatMemory(rate=repeat_rate)
         self._intervals = interval if interval is not None else ConformalInterval(0.1, 0.9)
+        self.physics = physics
+        self.unit_s = unit_s
+        self.select_rate = select_rate
+        self.select_min = select_min
+        self._scores: dict[str, list[float]] = {}
+        self._fits: dict[str, RunTimeFit] = {}
+
+    def _prior(self, job: TraceJob) -> float:
+        if self.physics is not None:
+            fit = self._fits.get(job.backend)
+            value = fit.predict_one(job.n_circuits, job.shots, job.depth) if fit is not None else None
+            if value is not None:
+                return value
+        return self._medians.get(job.backend) or 0.0
 
     def _regressor(self, backend: str) -> PriorAnchoredRegressor:
         reg = self._models.get(backend)
@@ -213,10 +279,20 @@ class OnlineTraceModel:
                 template, kind="log1p", warmup=self.warmup, level_rate=self.level_rate)
         return reg
 
-    def _point_z(self, job: TraceJob, x: dict[str, float]) -> float:
-        prior = self._medians.get(job.backend) or 0.0
+    def _model_z(self, job: TraceJob, x: dict[str, float]) -> tuple[float, float]:
+        """``(z of the regressor, z of the running median)``, before the repeat memory."""
+        u = self.unit_s
+        prior = self._prior(job) / u
         reg = self._models.get(job.backend)
         z = link(prior if reg is None else reg.predict_one(x, prior), "log1p")
+        return z, link((self._medians.get(job.backend) or 0.0) / u, "log1p")
+
+    def _point_z(self, job: TraceJob, x: dict[str, float]) -> float:
+        z, z_median = self._model_z(job, x)
+        if self.select_rate is not None:
+            score = self._scores.get(job.backend)
+            if score is not None and score[2] >= self.select_min and score[1] < score[0]:
+                z = z_median
         seen = self._repeats.get(repeat_key(job))
         if seen is not None:
             z_rep, k = seen
@@ -230,9 +306,11 @@ class OnlineTraceModel:
         """
         z = self._point_z(job, trace_features(job))
         offsets = self._intervals.offsets(job.backend)
+        u = self.unit_s
         if offsets is None:
-            return unlink(z, "log1p"), None, None
-        return unlink(z, "log1p"), unlink(z + offsets[0], "log1p"), unlink(z + offsets[1], "log1p")
+            return u * unlink(z, "log1p"), None, None
+        return (u * unlink(z, "log1p"), u * unlink(z + offsets[0], "log1p"),
+                u * unlink(z + offsets[1], "log1p"))
 
     def learn(self, job: TraceJob, y: float, predicted: float | None = None) -> None:
         """Learn the label ``y`` (seconds) of ``job``.
@@ -245,10 +323,42 @@ class OnlineTraceModel:
         """
         if not (math.isfinite(y) and y >= 0.0):
             return
-        z_y = link(y, "log1p")
+        u = self.unit_s
+        z_y = link(y / u, "log1p")
         if predicted is not None:
-            self._intervals.learn(job.backend, z_y - link(predicted, "log1p"))
-        prior = self._medians.get(job.backend)
-        self._regressor(job.backend).learn_one(trace_features(job), prior or 0.0, y)
+            self._intervals.learn(job.backend, z_y - link(predicted / u, "log1p"))
+        x = trace_features(job)
+        if self.select_rate is not None:
+            z_model, z_median = self._model_z(job, x)
+            score = self._scores.get(job.backend)
+            if score is None:
+                score = self._scores[job.backend] = [abs(z_y - z_model), abs(z_y - z_median), 0.0]
+            r = self.select_rate
+            score[0] += r * (abs(z_y - z_model) - score[0])
+            score[1] += r * (abs(z_y - z_median) - score[1])
+            score[2] += 1.0
+        self._regressor(job.backend).learn_one(x, self._prior(job) / u, y / u)
         self._repeats.learn(repeat_key(job), z_y)
         self._medians.add(job.backend, y)
+        if self.physics is not None:
+            fit = self._fits.get(job.backend)
+            if fit is None:
+                fit = self._fits[job.backend] = self.physics.clone()
+            fit.learn_one(job.n_circuits, job.shots, job.depth, y)
+
+
+def default_online_model(target: str) -> OnlineTraceModel:
+    """The online model :func:`~qstream.core.trace_eval.evaluate_trace` uses for ``target``.
+
+    ``run_s``: prior = :class:`~qstream.core.run_time_fit.RunTimeFit` per backend
+    (the running median until it has ``min_labels``), unit :data:`RUN_UNIT_S`;
+    ``queue_s``: prior = the running median, unit 1 s.
+
+    Examples
+    --------
+    >>> default_online_model("run_s").physics is not None, default_online_model("queue_s").physics
+    (True, None)
+    """
+    if target == "run_s":
+        return OnlineTraceModel(physics=RunTimeFit(), unit_s=RUN_UNIT_S)
+    return OnlineTraceModel()

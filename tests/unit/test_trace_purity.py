@@ -9,7 +9,8 @@ import sys
 
 import qstream.core
 
-MODULES = ["trace", "trace_eval", "trace_model", "interval", "repeat_memory", "running_median"]
+MODULES = ["trace", "trace_eval", "trace_model", "interval", "repeat_memory", "running_median",
+           "run_time_fit"]
 # Not "sklearn" itself: river.stream imports sklearn.utils whenever scikit-learn is
 # installed. The offline baseline's sklearn.ensemble (qstream.offline_model) must stay out.
 FORBIDDEN = ["sklearn.ensemble", "qstream.offline_model", "faust", "aiokafka", "kafka", "qiskit",

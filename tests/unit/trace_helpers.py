@@ -64,3 +64,29 @@ def constant_delay_jobs(n: int, delay_s: float) -> list[TraceJob]:
                              shots=1000, num_qubits=5, depth=10, two_qubit_gates=4, gates=20,
                              queue_s=delay_s - run_s, run_s=run_s))
     return jobs
+
+
+def mixed_fleet_jobs(n: int, seed: int = 4) -> list[TraceJob]:
+    """``n`` jobs, half on a QPU and half on a statevector simulator, in time order.
+
+    QPU: ``run_s = (3 + shots * (2.5e-4 + depth * 1e-6)) * LogNormal(0, 0.05)`` (IBM's
+    QPU-time model), ``queue_s = 60 * LogNormal(0, 0.8)``. Simulator: ``run_s = 37 ms *
+    LogNormal(0, 0.05)``, plus ``2**num_qubits * depth * 20 ns`` for 18 qubits and more
+    (dense statevector cost: 0.1-2 s), ``queue_s = 0``.
+    """
+    rng = random.Random(seed)
+    jobs = []
+    t = T0
+    for i in range(n):
+        t += rng.expovariate(1.0 / 30.0)
+        q, depth, shots = rng.randint(2, 20), rng.randint(4, 100), rng.choice([1000, 4000, 20000])
+        if rng.random() < 0.5:
+            backend, queue_s = "cpu_statevector", 0.0
+            run_s = 0.037 * rng.lognormvariate(0.0, 0.05) + (2**q * depth * 2e-8 if q >= 18 else 0.0)
+        else:
+            backend, queue_s = "ibm_qpu", 60.0 * rng.lognormvariate(0.0, 0.8)
+            run_s = (3.0 + shots * (2.5e-4 + depth * 1e-6)) * rng.lognormvariate(0.0, 0.05)
+        jobs.append(TraceJob(line=i + 2, submitted_at_s=round(t, 3), backend=backend, n_circuits=1,
+                             shots=shots, num_qubits=q, depth=depth, queue_s=round(queue_s, 3),
+                             run_s=round(run_s, 3)))
+    return jobs
