@@ -57,7 +57,10 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                 rt.metrics.learned += 1
                 if rt.metrics.learned % rt.config.snapshot_every == 0:
                     rt.save_snapshot()
-        rt.scheduler.complete(subtask_id, now_s)
+        losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
+        if losers:
+            log.info("%s finished on %s first; its copies on %s run to no use",
+                     subtask_id, event["backend"], ", ".join(losers))
     else:
         await on_failure(rt, event, now_s)
     await reallocate.reallocate_now(rt)
@@ -71,6 +74,8 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
         return  # not ours (another scheduler's), or already finished
     tried = rt.failed_backends.setdefault(subtask_id, [])
     tried.append(event["backend"])
+    if rt.scheduler.fail_copy(subtask_id, event["backend"], now_s):
+        return  # a hedge copy of it is still running elsewhere
     rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
     try:
         rt.scheduler.requeue(subtask_id, now_s, exclude=tried)

@@ -2,7 +2,9 @@
 
 It runs after every prediction update (called by the learn agent) and on a timer,
 because external queue load changes even when nothing of ours completes. Only
-pending (unreleased) sub-tasks move; decisions go to ``qstream.reallocations``.
+pending (unreleased) sub-tasks move; a straggling in-flight one gets a backup copy
+on an idle backend instead (hedging). Both decisions go to ``qstream.reallocations``
+(a hedge's ``reason`` starts with ``straggler:``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from qstream.stream.runtime import Runtime
 
 
 async def reallocate_now(rt: Runtime) -> int:
-    """Run one reallocation pass; return how many sub-tasks moved."""
-    if not rt.realloc_enabled:
-        return 0
-    moves = rt.scheduler.reallocate(rt.now_s())
+    """Run one reallocation pass and hedge stragglers; return how many sub-tasks moved.
+
+    Both are no-ops for policies that do not reallocate or hedge.
+    """
+    now_s = rt.now_s()
+    moves = rt.scheduler.reallocate(now_s)
     await rt.publish_reallocations(moves)
+    await rt.start_hedges(rt.scheduler.hedge(now_s))
     if moves:
         await rt.release()
     return len(moves)

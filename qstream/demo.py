@@ -43,6 +43,7 @@ class DemoRun:
     decision_latency_ms: list[float] = field(default_factory=list)
     executions: Counter[str] = field(default_factory=Counter)
     reallocations: int = 0
+    hedges: int = 0
     subtasks: int = 0
     first_submit: float = 0.0
     last_result: float = 0.0
@@ -59,8 +60,7 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
     Top-level times are wall seconds. ``metrics`` carries the simulator's metric
     names (:data:`qstream.sim.metrics.METRICS`) in *emulated* seconds (wall x
     ``time_scale``), the clock of the emulated devices and of the simulator, so a
-    live run and ``qstream simulate`` can be put side by side. ``hedges`` is None:
-    the live pipeline does not hedge stragglers yet.
+    live run and ``qstream simulate`` can be put side by side.
     """
     completed = [r for r in run.results.values() if r["status"] == "completed"]
     jct = [run.received_at[t] - run.submitted_at[t] for t in run.results if t in run.submitted_at]
@@ -82,7 +82,7 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
         "cost_usd": float(sum(r["metrics"]["cost_usd"] for r in run.results.values())),
         "deadline_miss_rate": late / len(deadlines) if deadlines else 0.0,
         "reallocations": run.reallocations,
-        "hedges": None,
+        "hedges": run.hedges,
         "decision_ms_per_subtask": (float(np.mean(run.decision_latency_ms))
                                     if run.decision_latency_ms else None),
         "tasks_completed": len(completed),
@@ -163,7 +163,10 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                 elif event == "execution" and msg.get("task_id") in wanted and msg["success"]:
                     run.executions[msg["backend"]] += 1
             elif topic == T.REALLOCATIONS and msg.get("task_id") in wanted:
-                run.reallocations += 1
+                if str(msg.get("reason", "")).startswith("straggler"):
+                    run.hedges += 1
+                else:
+                    run.reallocations += 1
             elif topic == T.RESULTS and msg.get("task_id") in wanted:
                 if msg["task_id"] not in run.results:
                     run.results[msg["task_id"]] = msg

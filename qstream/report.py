@@ -83,16 +83,33 @@ def run_all(tasks: int, seeds: int, workers: int,
     return rows
 
 
-def paired_ratio(rows: Sequence[dict[str, Any]], scenario: str, metric: str, other: str
-                 ) -> dict[str, float]:
+def paired_ratio(rows: Sequence[dict[str, Any]], scenario: str, metric: str, other: str,
+                 ours: str = OURS) -> dict[str, float]:
     """Per-seed ratio ``ours / other`` of ``metric`` in ``scenario``, mean and 95% CI."""
     by_seed: dict[int, dict[str, float]] = {}
     for r in rows:
-        if r["scenario"] == scenario and r["policy"] in (OURS, other):
+        if r["scenario"] == scenario and r["policy"] in (ours, other):
             by_seed.setdefault(r["seed"], {})[r["policy"]] = r["metrics"][metric]
-    ratios = [v[OURS] / v[other] for v in by_seed.values()
-              if OURS in v and other in v and v[other] not in (0.0,) and not math.isnan(v[other])]
+    ratios = [v[ours] / v[other] for v in by_seed.values()
+              if ours in v and other in v and v[other] not in (0.0,) and not math.isnan(v[other])]
     return mean_ci95(ratios)
+
+
+def _ratio_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    names = [sc.name for sc in SCENARIOS]
+    lines = ["| ratio (paired per seed) | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for other in POLICY_NAMES:
+        if other == OURS:
+            continue
+        for metric in ("jct_mean_s", "error_rate_mean"):
+            lines.append(f"| {OURS} / {other}, {metric} | " + " | ".join(
+                _fmt(paired_ratio(rows, sc, metric, other)) for sc in names) + " |")
+    # The ceiling: how far even a clairvoyant scheduler gets below FCFS to the shortest queue.
+    lines.append("| oracle / shortest-queue, jct_mean_s | " + " | ".join(
+        _fmt(paired_ratio(rows, sc, "jct_mean_s", "shortest-queue", ours="oracle"))
+        for sc in names) + " |")
+    return lines
 
 
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
@@ -261,7 +278,8 @@ def render(rows: Sequence[dict[str, Any]], tasks: int, seeds: int, plots: Sequen
     for t in targets:
         lines.append(f"| {t['baseline']} | {t['metric']} | {t['target']} | {_fmt(t['ratio'])} | "
                      f"{'yes' if t['met'] else '**no**'} |")
-    lines += [""]
+    lines += ["", "## Every scenario: ratios of means (mean [95% CI] of per-seed ratios)", "",
+              *_ratio_lines(rows), ""]
     for sc in SCENARIOS:
         lines += [f"## Scenario `{sc.name}` (load {sc.load}, drift {'on' if sc.drift else 'off'}"
                   + (f", faults {list(sc.faults)}" if sc.faults else "") + ")", "",

@@ -234,6 +234,8 @@ class Hedge:
     subtask: SubTask
     from_backend: str
     to_backend: str
+    old_cost: float
+    new_cost: float
     reason: str
     at_s: float
 
@@ -243,6 +245,8 @@ class Hedge:
             "task_id": self.subtask.task_id,
             "from_backend": self.from_backend,
             "to_backend": self.to_backend,
+            "old_cost": self.old_cost,
+            "new_cost": self.new_cost,
             "reason": self.reason,
             "at_s": self.at_s,
         }
@@ -860,9 +864,12 @@ class Scheduler:
         other operational backend that can run it, has a free credit and no
         pending work of its own (a hedge only uses idle capacity, never a credit
         a queued sub-task is waiting for), if that backend's predicted
-        completion time is at most the straggler's original prediction: having
-        overrun by ``hedge_factor``, a heavy-tailed wait is expected to last at
-        least that much longer.
+        completion time is at most the straggler's expected remaining time,
+        taken as the larger of its original prediction and the time it has
+        already been in flight: a heavy-tailed wait that has lasted ``t`` is
+        expected to last about ``t`` more (for a Pareto tail of shape 2, exactly
+        ``t``; Harchol-Balter and Downey, "Exploiting process lifetime
+        distributions for dynamic load balancing", ACM TOCS 15(3), 1997).
 
         Returns
         -------
@@ -901,15 +908,17 @@ class Scheduler:
             if not options:
                 continue
             best = min(options, key=self._order)
-            if best.time_s > e.dur_s:
+            waited = now_s - (e.released_at_s or now_s)
+            if best.time_s > max(e.dur_s, waited):
                 continue
             free[best.backend] -= 1
             e.copies[best.backend] = now_s
             self._inflight[best.backend][s.subtask_id] = e
-            waited = now_s - (e.released_at_s or now_s)
+            # Its cost where it is: as if it needed its whole predicted time again.
+            old = self._score(s, e.backend, e.dur_s)
             out.append(Hedge(
-                s, e.backend, best.backend,
-                f"in flight {waited:.4g} s on {e.backend}, predicted {e.dur_s:.4g} s; "
+                s, e.backend, best.backend, old.total, best.total,
+                f"straggler: in flight {waited:.4g} s on {e.backend}, predicted {e.dur_s:.4g} s; "
                 f"{best.backend} predicts {best.time_s:.4g} s", now_s,
             ))
         return out

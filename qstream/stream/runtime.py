@@ -21,7 +21,7 @@ from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import CalibrationEstimator, Estimator
 from qstream.core.policies import make_policy
 from qstream.core.predictor import Predictor
-from qstream.core.scheduler import Reallocation, Scheduler, SchedulerConfig
+from qstream.core.scheduler import Hedge, Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
 from qstream.stream import codec
@@ -43,6 +43,7 @@ class Metrics:
     dlq_sent: int = 0
     decisions: int = 0
     reallocations: int = 0
+    hedges: int = 0
     learned: int = 0
     decision_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -73,7 +74,6 @@ class Runtime:
             SchedulerConfig(realloc_margin=config.realloc_margin),
             self.policy,
         )
-        self.realloc_enabled = self.policy.reallocates
         self.restored = False
         # Tasks being processed: duplicates of these are rejected, see README "Guarantees".
         self.active_tasks: set[str] = set()
@@ -212,6 +212,28 @@ class Runtime:
                            released_at=time.time())
             await self.send(T.exec_topic(backend), subtask.task_id, message)
         return len(released)
+
+    async def start_hedges(self, hedges: list[Hedge]) -> None:
+        """Send a backup copy of each straggler to its new backend, as a new attempt.
+
+        The first copy to finish completes the sub-task (post-processing keeps
+        one result per sub-task id); the loser's telemetry is still learned from.
+        """
+        for h in hedges:
+            sid = h.subtask.subtask_id
+            attempt = self.attempts.get(sid, 0) + 1
+            self.attempts[sid] = attempt
+            self.metrics.hedges += 1
+            message = h.subtask.to_dict()
+            message.update(schema="qstream.subtask.v1", backend=h.to_backend, attempt=attempt,
+                           released_at=time.time())
+            await self.send(T.exec_topic(h.to_backend), h.subtask.task_id, message)
+            await self.send(T.REALLOCATIONS, h.subtask.task_id, {
+                "schema": "qstream.reallocation.v1", "subtask_id": sid,
+                "task_id": h.subtask.task_id, "from_backend": h.from_backend,
+                "to_backend": h.to_backend, "old_cost": h.old_cost, "new_cost": h.new_cost,
+                "reason": h.reason, "at": time.time(),
+            })
 
     async def publish_reallocations(self, moves: list[Reallocation]) -> None:
         for move in moves:
