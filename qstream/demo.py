@@ -127,7 +127,8 @@ def render(summary: dict[str, Any], console: Console) -> None:
         ("decision latency p50 / p99",
          f"{fmt(summary['decision_latency_ms']['p50'], ' ms')} / "
          f"{fmt(summary['decision_latency_ms']['p99'], ' ms')}"),
-        ("reallocations", fmt(summary["reallocations"])),
+        ("reallocations / hedges",
+         f"{fmt(summary['reallocations'])} / {fmt(summary['metrics']['hedges'])}"),
         ("mean est. fidelity", fmt(summary["mean_est_fidelity"])),
         ("total cost", fmt(summary["cost_usd"], " USD")),
     ]
