@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from typing import Any
 
 from qstream.core.prediction import Prediction
+
+DLQ_ORIGINAL_MAX_BYTES = 512 * 1024
+"""Most bytes of a rejected record a DLQ entry carries. Base64 makes them 4/3 larger:
+683 KiB plus the envelope stays under Kafka's default 1 MiB ``message.max.bytes``, so
+the entry for an oversized record can itself be published."""
 
 
 def dlq_entry(
@@ -20,8 +26,20 @@ def dlq_entry(
     key: bytes | None,
     task_id: str | None = None,
 ) -> dict[str, Any]:
-    """A ``qstream.dlq.v1`` message carrying the original bytes and where they came from."""
+    """A ``qstream.dlq.v1`` message carrying the original bytes and where they came from.
+
+    An original over :data:`DLQ_ORIGINAL_MAX_BYTES` is cut to that many bytes;
+    ``original_truncated`` and ``original_sha256`` (of the whole record) then say
+    so, and ``source`` still points at the full record on its topic.
+    """
     original = original or b""
+    size = len(original)
+    truncated = size > DLQ_ORIGINAL_MAX_BYTES
+    extra: dict[str, Any] = {}
+    if truncated:
+        extra = {"original_truncated": True,
+                 "original_sha256": hashlib.sha256(original).hexdigest()}
+        original = original[:DLQ_ORIGINAL_MAX_BYTES]
     return {
         "schema": "qstream.dlq.v1",
         "reason": reason,
@@ -33,9 +51,10 @@ def dlq_entry(
             "key_b64": base64.b64encode(key).decode("ascii") if key is not None else None,
         },
         "original_b64": base64.b64encode(original).decode("ascii"),
-        "original_size": len(original),
+        "original_size": size,
         "task_id": task_id,
         "at": time.time(),
+        **extra,
     }
 
 
