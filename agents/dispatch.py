@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 import faust
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from qstream.core.scheduler import Decision
 from qstream.core.subtask import SubTask
@@ -41,6 +43,46 @@ def decision_event(decision: Decision) -> dict[str, Any]:
     }
 
 
+def decision_attributes(decision: Decision) -> dict[str, Any]:
+    """Span attributes of one decision: chosen backend, its predictions and cost terms."""
+    attrs: dict[str, Any] = {
+        "qstream.subtask_id": decision.subtask.subtask_id,
+        "qstream.task_id": decision.subtask.task_id,
+        "qstream.backend": decision.backend, "qstream.shots": decision.subtask.shots,
+        "qstream.decision_latency_ms": decision.decision_latency_ms,
+        "qstream.candidates": len(decision.scores),
+    }
+    if decision.split_of is not None:
+        attrs["qstream.split_of"] = decision.split_of
+    chosen = next((s for s in decision.scores if s.backend == decision.backend), None)
+    if chosen is not None:
+        p = chosen.prediction
+        attrs.update({
+            "qstream.predicted.queue_s": p.queue_s, "qstream.predicted.run_s": p.run_s,
+            "qstream.predicted.wait_s": chosen.wait_s, "qstream.predicted.error": p.error,
+            "qstream.predicted.price_usd": p.price_usd,
+            "qstream.cost.time": chosen.terms.time, "qstream.cost.error": chosen.terms.error,
+            "qstream.cost.cost": chosen.terms.cost, "qstream.cost.total": chosen.total,
+        })
+    return attrs
+
+
+def decide_span(rt: Runtime, decision: Decision) -> otel_context.Context:
+    """Record ``decision`` as a ``qstream.decide`` child of the current (process) span.
+
+    Returns the context of that span: the sub-task's release, reallocations and
+    hedges are traced under it.
+    """
+    if not trace.get_current_span().is_recording():
+        return otel_context.get_current()  # tracing off: skip building the attributes
+    end_ns = time.time_ns()
+    start_ns = end_ns - int(decision.decision_latency_ms * 1e6)
+    span = rt.tracer.start_span("qstream.decide", start_time=start_ns,
+                                attributes=decision_attributes(decision))
+    span.end(end_time=end_ns)
+    return trace.set_span_in_context(span)
+
+
 async def handle(rt: Runtime, message: Any) -> None:
     try:
         data = codec.decode(message.value, expected="qstream.subtask.v1")
@@ -58,6 +100,7 @@ async def handle(rt: Runtime, message: Any) -> None:
         return
     for decision in decisions:
         rt.track(decision.subtask)
+        rt.trace_contexts[decision.subtask.subtask_id] = decide_span(rt, decision)
         rt.metrics.decisions += 1
         rt.metrics.decision_latency_ms.append(decision.decision_latency_ms)
         await rt.send(T.TELEMETRY, subtask.task_id, decision_event(decision))

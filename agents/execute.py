@@ -6,12 +6,14 @@ in the event loop. Concurrency per backend equals its credit capacity.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 from typing import Any
 
 import faust
+from opentelemetry import trace
 
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
 from qstream.errors import QStreamError, ValidationError
@@ -72,18 +74,29 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
         attempt=int(data.get("attempt", 0)), qasm=data["qasm"], shots=int(data["shots"]),
         seed=_seed(rt.config.seed, data["subtask_id"], int(data.get("attempt", 0))),
     )
+    trace.get_current_span().set_attributes({
+        "qstream.subtask_id": request.subtask_id, "qstream.task_id": request.task_id,
+        "qstream.attempt": request.attempt, "qstream.backend": name})
     started = time.perf_counter()
     pending_jobs = backend.pending_jobs()
     try:
         result = await backend.execute(request)
+    except asyncio.CancelledError:
+        trace.get_current_span().set_attribute("qstream.cancelled", True)
+        raise
     except Exception as exc:  # the sub-task must be requeued whatever broke
         error = f"{name}: {exc}" if isinstance(exc, QStreamError) else \
             f"{name}: {type(exc).__name__}: {exc}"
         log.warning("execution failed: %s", error)
+        trace.get_current_span().set_attribute("qstream.error", error)
         await rt.send(T.TELEMETRY, request.task_id, execution_event(
             data, name, None, error, time.perf_counter() - started, pending_jobs))
         return
     wall_s = time.perf_counter() - started
+    trace.get_current_span().set_attributes({
+        "qstream.backend": result.backend, "qstream.shots": result.shots,
+        "qstream.queue_s": result.queue_s, "qstream.run_s": result.run_s,
+        "qstream.price_usd": result.price_usd, "qstream.wall_s": wall_s})
     # The result goes out before the telemetry that frees the credit, so the
     # post-process agent never sees a task finish with a part missing.
     await rt.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))

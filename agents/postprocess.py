@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import faust
+from opentelemetry import trace
 
 from qstream.core.assembly import TaskAssembly
 from qstream.core.postprocess import PartResult
@@ -63,6 +64,8 @@ async def handle(rt: Runtime, message: Any) -> None:
         assembly.add(part_of(data), int(data.get("attempt", 0)))
     if assembly.done:
         result = assembly.result(time.time())
+        trace.get_current_span().set_attributes(
+            {"qstream.task_id": task_id, "qstream.task.status": result["status"]})
         del rt.assemblies[task_id]
         rt.forget_task(task_id, cancel=result["status"] == "failed")
         await rt.send_result(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -31,6 +32,9 @@ LIVE_POLICIES = tuple(p for p in POLICY_NAMES if p != "oracle")
 PolicyOpt = Annotated[str, typer.Option(
     "--policy", help="predictive-realloc | predictive | qonductor | best-fidelity | shortest-queue | "
                      "round-robin | random")]
+OtelOpt = Annotated[str | None, typer.Option(
+    "--otel-exporter", help="OpenTelemetry spans: none | console | otlp[:URL] | memory:PATH "
+                            "(default: $QSTREAM_OTEL_EXPORTER or none)")]
 BrokerOpt = Annotated[str, typer.Option(
     "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT")]
 
@@ -81,12 +85,14 @@ def broker(
 
 
 def _config(broker: str, fleet: str | None, time_scale: float, policy: str, seed: int,
-            realloc_margin: float, local_executors: bool = True) -> WorkerConfig:
+            realloc_margin: float, local_executors: bool = True,
+            otel_exporter: str | None = None) -> WorkerConfig:
     return WorkerConfig.from_env(
         broker=broker,
         fleet=tuple(n.strip() for n in fleet.split(",") if n.strip()) if fleet else None,
         time_scale=time_scale, policy=_check_policy(policy), seed=seed,
-        realloc_margin=realloc_margin, local_executors=local_executors)
+        realloc_margin=realloc_margin, local_executors=local_executors,
+        otel_exporter=otel_exporter)
 
 
 @app.command()
@@ -99,14 +105,15 @@ def worker(
     executors: Annotated[bool, typer.Option(help="run the fleet's executors in this worker")] = True,
     seed: int = 0,
     loglevel: str = "WARNING",
+    otel_exporter: OtelOpt = None,
 ) -> None:
     """Run the pipeline worker (partition, dispatch, learn, reallocate, post-process, execute)."""
     from qstream.stream.worker import run_worker
 
     logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors),
-                   loglevel=loglevel)
+        run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors,
+                           otel_exporter), loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
 
@@ -118,6 +125,7 @@ def executor(
     time_scale: float = 60.0,
     seed: int = 0,
     loglevel: str = "WARNING",
+    otel_exporter: OtelOpt = None,
 ) -> None:
     """Run executors for some backends only (scale execution out across machines)."""
     from qstream.stream.worker import run_executor
@@ -125,8 +133,8 @@ def executor(
     logging.basicConfig(level=loglevel)
     names = [n.strip() for n in backends.split(",") if n.strip()]
     try:
-        run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1),
-                     names, loglevel=loglevel)
+        run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1,
+                             otel_exporter=otel_exporter), names, loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
 
@@ -143,10 +151,18 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result and print it")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout-s")] = 600.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw result JSON")] = False,
+    otel_exporter: OtelOpt = None,
 ) -> None:
     """Publish one task built from QASM files; with --wait, print the result counts."""
     from qstream.client import Client
+    from qstream.stream import tracing
     from qstream.stream.worker import resolve_broker
+
+    try:
+        tracing.configure(otel_exporter or os.environ.get("QSTREAM_OTEL_EXPORTER") or "none",
+                          "qstream-client")
+    except QStreamError as exc:
+        _fail(exc)
 
     task: dict[str, Any] = {
         "schema": "qstream.task.v1", "task_id": task_id or str(uuid.uuid4()),
@@ -170,6 +186,8 @@ def submit(
     except QStreamError as exc:
         _fail(exc)
         return
+    finally:
+        tracing.shutdown()
     if not wait:
         return
     if result is None:

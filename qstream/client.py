@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from qstream.stream import codec, tansu_compat
+from qstream.stream import codec, tansu_compat, tracing
 from qstream.stream import topics as T
 
 
@@ -27,10 +27,14 @@ class Client:
     broker:
         ``kafka://HOST:PORT`` or ``tansu://HOST:PORT`` (already resolved, see
         :func:`qstream.stream.worker.resolve_broker`).
+    tracer_provider:
+        OpenTelemetry tracer provider for the ``send qstream.tasks`` spans; None uses
+        the global one (a no-op unless :func:`qstream.stream.tracing.configure` ran).
     """
 
-    def __init__(self, broker: str) -> None:
+    def __init__(self, broker: str, tracer_provider: Any = None) -> None:
         self.broker = broker
+        self.tracer = tracing.tracer(tracer_provider)
         self.bootstrap = broker.split("://", 1)[-1]
         self._producer: AIOKafkaProducer | None = None
 
@@ -45,11 +49,23 @@ class Client:
             await self._producer.stop()
 
     async def submit(self, task: dict[str, Any]) -> None:
-        """Validate and publish one task (key = task_id); stamps ``submitted_at``."""
+        """Validate and publish one task (key = task_id); stamps ``submitted_at``.
+
+        Traced as a ``send qstream.tasks`` PRODUCER span, the root of the task's
+        trace (or a child of the caller's current span); its W3C trace context goes
+        into the record headers.
+        """
         assert self._producer is not None, "use `async with Client(...)`"
         task = {**task, "submitted_at": task.get("submitted_at") or time.time()}
-        await self._producer.send_and_wait(
-            T.TASKS, codec.encode(task), key=task["task_id"].encode("utf-8"))
+        value = codec.encode(task)
+        with self.tracer.start_as_current_span(
+                f"send {T.TASKS}", kind=tracing.SEND,
+                attributes={**tracing.send_attributes(T.TASKS, task["task_id"]),
+                            "qstream.task_id": task["task_id"],
+                            "qstream.circuits": len(task.get("circuits") or ())}):
+            await self._producer.send_and_wait(
+                T.TASKS, value, key=task["task_id"].encode("utf-8"),
+                headers=tracing.inject() or None)
 
     async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Publish raw bytes (for tests of bad input)."""

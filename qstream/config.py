@@ -34,6 +34,35 @@ class Limits:
     max_circuits: int = 64
     max_qubits: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("max_message_bytes", "max_shots", "max_circuits"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_qubits is not None and self.max_qubits < 1:
+            raise ConfigError(f"max_qubits must be >= 1, got {self.max_qubits}")
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Read ``QSTREAM_MAX_MESSAGE_BYTES``, ``QSTREAM_MAX_SHOTS``, ``QSTREAM_MAX_CIRCUITS``
+        and ``QSTREAM_MAX_QUBITS``; unset ones keep their defaults.
+
+        Raises
+        ------
+        ConfigError
+            On a value that is not a positive integer.
+        """
+        values: dict[str, int] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QSTREAM_{f.name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"QSTREAM_{f.name.upper()} must be an integer, got {raw!r}") \
+                    from None
+        return cls(**values)
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
@@ -57,6 +86,10 @@ class WorkerConfig:
         Scheduling policy name (see :mod:`qstream.core.policies`).
     realloc_margin:
         Relative cost improvement needed to move a pending sub-task, in [0, 1).
+    otel_exporter:
+        Where OpenTelemetry spans go: ``none`` (default, no-op tracer), ``console``,
+        ``otlp`` / ``otlp:URL`` (OTLP/HTTP) or ``memory:PATH`` (JSON lines at exit,
+        for tests); see :mod:`qstream.stream.tracing`.
     """
 
     broker: str = "tansu://127.0.0.1:9092"
@@ -71,6 +104,7 @@ class WorkerConfig:
     realloc_interval_s: float = 1.0
     status_interval_s: float = 1.0
     snapshot_every: int = 10
+    otel_exporter: str = "none"
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -81,6 +115,7 @@ class WorkerConfig:
             raise ConfigError(f"time_scale must be > 0, got {self.time_scale}")
         if not 0.0 <= self.realloc_margin < 1.0:
             raise ConfigError(f"realloc_margin must be in [0, 1), got {self.realloc_margin}")
+        check_otel_exporter(self.otel_exporter)
 
     @property
     def bootstrap(self) -> str:
@@ -96,7 +131,10 @@ class WorkerConfig:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = os.environ.get(f"QSTREAM_{f.name.upper()}")
-            if raw is None or f.name == "limits":
+            if f.name == "limits":
+                values["limits"] = Limits.from_env()
+                continue
+            if raw is None:
                 continue
             if f.name == "fleet":
                 values[f.name] = tuple(n.strip() for n in raw.split(",") if n.strip())
@@ -110,3 +148,27 @@ class WorkerConfig:
                 values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+OTEL_EXPORTERS = ("none", "console", "otlp", "otlp:URL", "memory:PATH")
+"""Accepted ``otel_exporter`` values."""
+
+
+def check_otel_exporter(spec: str) -> str:
+    """Return ``spec`` if it names an OpenTelemetry exporter.
+
+    Raises
+    ------
+    ConfigError
+        If it does not (see :data:`OTEL_EXPORTERS`).
+
+    Examples
+    --------
+    >>> check_otel_exporter("memory:/tmp/spans.jsonl")
+    'memory:/tmp/spans.jsonl'
+    """
+    if spec in ("none", "console", "otlp") or (
+            spec.startswith(("otlp:", "memory:")) and len(spec.split(":", 1)[1]) > 0):
+        return spec
+    raise ConfigError(f"unknown OpenTelemetry exporter {spec!r}; "
+                      f"use one of {', '.join(OTEL_EXPORTERS)}")

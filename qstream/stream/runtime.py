@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from qstream.config import WorkerConfig
 from qstream.core.assembly import TaskAssembly
@@ -24,7 +26,7 @@ from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Hedge, Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
-from qstream.stream import codec
+from qstream.stream import codec, tracing
 from qstream.stream import topics as T
 from qstream.stream.messages import dlq_entry
 
@@ -86,6 +88,10 @@ class Runtime:
         self.failed_backends: dict[str, list[str]] = {}
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
         self.backends: dict[str, Any] = {}
+        # Trace context of each placed sub-task (its decision span), so its release,
+        # reallocation or hedge joins the sub-task's trace. Dropped in forget_task.
+        self.tracer = tracing.tracer()
+        self.trace_contexts: dict[str, otel_context.Context] = {}
         self.pool: Any = None
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                                "key_serializer": "raw", "value_serializer": "raw"}
@@ -125,15 +131,27 @@ class Runtime:
 
     # -- sending --------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, message: dict[str, Any],
-                   headers: Any = None) -> None:
-        """Validate ``message`` against its schema, then publish it."""
+                   headers: Any = None, *, context: otel_context.Context | None = None,
+                   attributes: dict[str, Any] | None = None) -> None:
+        """Validate ``message`` against its schema, then publish it.
+
+        The send is traced as a ``send <topic>`` PRODUCER span, a child of ``context``
+        (default: the current span); its W3C trace context goes into the record headers.
+        """
         value = codec.encode(message)
-        await self.topics[topic].send(
-            key=key.encode("utf-8") if key is not None else None, value=value, headers=headers)
+        with self.tracer.start_as_current_span(
+                f"send {topic}", context=context, kind=tracing.SEND,
+                attributes={**tracing.send_attributes(topic, key), **(attributes or {})}):
+            out = tracing.inject(headers)
+            await self.topics[topic].send(
+                key=key.encode("utf-8") if key is not None else None, value=value,
+                headers=out or headers)
 
     async def send_result(self, result: dict[str, Any]) -> None:
         task_id = result["task_id"]
-        await self.send(T.RESULTS, task_id, result)
+        await self.send(T.RESULTS, task_id, result,
+                        attributes={"qstream.task_id": task_id,
+                                    "qstream.task.status": result["status"]})
         self.metrics.results_sent += 1
         self.active_tasks.discard(task_id)
         self.finished_tasks[task_id] = None
@@ -167,6 +185,7 @@ class Runtime:
         self.scheduler.forget_task(task_id)
         for subtask_id in subtask_ids:
             self.subtasks.pop(subtask_id, None)
+            self.trace_contexts.pop(subtask_id, None)
             self.attempts.pop(subtask_id, None)
             self.failed_backends.pop(subtask_id, None)
 
@@ -176,13 +195,29 @@ class Runtime:
         One bad record must never stop an agent: anything the handler raises is
         logged and the record goes to the DLQ with reason ``internal``.
         """
+        group = str(self.app.conf.id)
         async for event in stream.events():
-            try:
-                await handler(event.message)
-            except Exception as exc:
-                log.exception("%s failed", what)
-                await self.send_dlq(reason="internal", error=f"{type(exc).__name__}: {exc}",
-                                    message=event.message)
+            message = event.message
+            topic = getattr(message, "topic", what)
+            with self.tracer.start_as_current_span(
+                    f"process {topic}", context=tracing.extract(message.headers),
+                    kind=tracing.PROCESS, attributes=tracing.process_attributes(message, group)):
+                try:
+                    await handler(message)
+                except Exception as exc:
+                    log.exception("%s failed", what)
+                    trace.get_current_span().record_exception(exc)
+                    await self.send_dlq(reason="internal",
+                                        error=f"{type(exc).__name__}: {exc}", message=message)
+
+    def trace_context(self, subtask_id: str) -> otel_context.Context:
+        """The sub-task's trace context; an empty one (a new trace) if it has none.
+
+        Empty rather than the current span's: a release or move often happens while
+        processing another task's record, which must not adopt it.
+        """
+        ctx = self.trace_contexts.get(subtask_id)
+        return otel_context.Context() if ctx is None else ctx
 
     # -- predictor state ------------------------------------------------------------------
     def ensure_restored(self) -> None:
@@ -210,7 +245,8 @@ class Runtime:
             message.update(schema="qstream.subtask.v1", backend=backend,
                            attempt=self.attempts.get(subtask.subtask_id, 0),
                            released_at=time.time())
-            await self.send(T.exec_topic(backend), subtask.task_id, message)
+            await self.send(T.exec_topic(backend), subtask.task_id, message,
+                            context=self.trace_context(subtask.subtask_id))
         return len(released)
 
     async def start_hedges(self, hedges: list[Hedge]) -> None:
@@ -227,21 +263,50 @@ class Runtime:
             message = h.subtask.to_dict()
             message.update(schema="qstream.subtask.v1", backend=h.to_backend, attempt=attempt,
                            released_at=time.time())
-            await self.send(T.exec_topic(h.to_backend), h.subtask.task_id, message)
-            await self.send(T.REALLOCATIONS, h.subtask.task_id, {
-                "schema": "qstream.reallocation.v1", "subtask_id": sid,
-                "task_id": h.subtask.task_id, "from_backend": h.from_backend,
-                "to_backend": h.to_backend, "old_cost": h.old_cost, "new_cost": h.new_cost,
-                "reason": h.reason, "at": time.time(),
-            })
+            # A child span in the sub-task's trace: the backup copy runs under it.
+            with self.tracer.start_as_current_span(
+                    "qstream.hedge", context=self.trace_context(sid),
+                    attributes=_move_attributes(sid, h.subtask.task_id, h.from_backend,
+                                                h.to_backend, h.old_cost, h.new_cost,
+                                                h.reason, attempt=attempt)):
+                await self.send(T.exec_topic(h.to_backend), h.subtask.task_id, message)
+                await self.send(T.REALLOCATIONS, h.subtask.task_id, {
+                    "schema": "qstream.reallocation.v1", "subtask_id": sid,
+                    "task_id": h.subtask.task_id, "from_backend": h.from_backend,
+                    "to_backend": h.to_backend, "old_cost": h.old_cost,
+                    "new_cost": h.new_cost, "reason": h.reason, "at": time.time(),
+                })
 
     async def publish_reallocations(self, moves: list[Reallocation]) -> None:
         for move in moves:
             self.metrics.reallocations += 1
-            await self.send(T.REALLOCATIONS, move.task_id, {
-                "schema": "qstream.reallocation.v1",
-                "subtask_id": move.subtask_id, "task_id": move.task_id,
-                "from_backend": move.from_backend, "to_backend": move.to_backend,
-                "old_cost": move.old_cost, "new_cost": move.new_cost,
-                "reason": move.reason, "at": time.time(),
-            })
+            # A child span in the sub-task's trace; its later release hangs under it.
+            with self.tracer.start_as_current_span(
+                    "qstream.reallocate", context=self.trace_context(move.subtask_id),
+                    attributes=_move_attributes(move.subtask_id, move.task_id,
+                                                move.from_backend, move.to_backend,
+                                                move.old_cost, move.new_cost, move.reason)):
+                if move.subtask_id in self.trace_contexts:
+                    self.trace_contexts[move.subtask_id] = otel_context.get_current()
+                await self.send(T.REALLOCATIONS, move.task_id, {
+                    "schema": "qstream.reallocation.v1",
+                    "subtask_id": move.subtask_id, "task_id": move.task_id,
+                    "from_backend": move.from_backend, "to_backend": move.to_backend,
+                    "old_cost": move.old_cost, "new_cost": move.new_cost,
+                    "reason": move.reason, "at": time.time(),
+                })
+
+
+def _move_attributes(subtask_id: str, task_id: str, from_backend: str, to_backend: str,
+                     old_cost: float, new_cost: float, reason: str,
+                     attempt: int | None = None) -> dict[str, Any]:
+    """Span attributes of a reallocation or hedge (ids, names and numbers only)."""
+    attrs: dict[str, Any] = {
+        "qstream.subtask_id": subtask_id, "qstream.task_id": task_id,
+        "qstream.from_backend": from_backend, "qstream.to_backend": to_backend,
+        "qstream.cost.old": float(old_cost), "qstream.cost.new": float(new_cost),
+        "qstream.reason": reason,
+    }
+    if attempt is not None:
+        attrs["qstream.attempt"] = attempt
+    return attrs

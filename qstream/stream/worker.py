@@ -11,7 +11,7 @@ import faust
 from qstream.backends.fleet import fleet_specs
 from qstream.config import WorkerConfig
 from qstream.errors import BrokerError
-from qstream.stream import tansu_compat
+from qstream.stream import tansu_compat, tracing
 from qstream.stream.topics import ensure_topics, pipeline_topics
 
 log = logging.getLogger("qstream.worker")
@@ -57,6 +57,7 @@ def _run(app: faust.App, pool: object, loglevel: str) -> None:
         shutdown = getattr(pool, "shutdown", None)
         if shutdown is not None:
             shutdown(wait=True, cancel_futures=True)
+        tracing.shutdown()  # flush spans (the memory exporter writes its file here)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:
@@ -64,6 +65,7 @@ def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:
     from qstream.stream.app import create_worker_app
 
     config = prepare(config)
+    tracing.configure(config.otel_exporter, "qstream-worker")
     app, rt = create_worker_app(config)
     _run(app, rt.pool, loglevel)
 
@@ -74,5 +76,6 @@ def run_executor(config: WorkerConfig, backends: Sequence[str], *,
     from qstream.stream.app import create_executor_app
 
     config = prepare(config)
+    tracing.configure(config.otel_exporter, "qstream-executor")
     app, rt = create_executor_app(config, backends)
     _run(app, rt.pool, loglevel)
