@@ -14,9 +14,16 @@ from typing import Any
 
 import faust
 from opentelemetry import trace
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
-from qstream.errors import QStreamError, ValidationError
+from qstream.errors import QStreamError, TransientBackendError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.runtime import Runtime
@@ -45,6 +52,53 @@ def execution_event(data: dict[str, Any], backend: str, result: ExecutionResult 
         "pending_jobs": result.pending_jobs if result else pending_jobs,
         "features": data["features"], "error": error, "predicted": None, "wall_s": wall_s,
     }
+
+
+def retry_event(request: ExecutionRequest, backend: str, retry: int, error: str,
+                wait_s: float) -> dict[str, Any]:
+    """The ``retry`` telemetry event: try ``retry`` (1-based) failed, the next follows in ``wait_s``."""
+    return {
+        "schema": "qstream.telemetry.v1", "event": "retry", "at": time.time(),
+        "backend": backend, "subtask_id": request.subtask_id, "task_id": request.task_id,
+        "attempt": request.attempt, "retry": retry, "error": error, "wait_s": wait_s,
+    }
+
+
+async def execute_with_retries(rt: Runtime, backend: Backend,
+                               request: ExecutionRequest) -> ExecutionResult:
+    """``backend.execute(request)``, retried on :class:`TransientBackendError` (tenacity).
+
+    Up to ``retry_attempts`` tries with exponential backoff and jitter (wall
+    seconds, see :class:`~qstream.config.WorkerConfig`); each retry is published as
+    a ``retry`` telemetry event. The last error is raised with the number of tries.
+    """
+    cfg = rt.config
+    name = backend.spec.name
+
+    async def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+        log.info("retrying %s on %s in %.3f s: %s", request.subtask_id, name, wait_s, exc)
+        await rt.send(T.TELEMETRY, request.task_id, retry_event(
+            request, name, state.attempt_number, f"{name}: {exc}", float(wait_s)))
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(cfg.retry_attempts),
+        wait=wait_exponential_jitter(initial=cfg.retry_initial_s, max=cfg.retry_max_s,
+                                     jitter=cfg.retry_initial_s),
+        retry=retry_if_exception_type(TransientBackendError),
+        before_sleep=before_sleep, reraise=True)
+    tries = 0
+    try:
+        async for attempt in retrying:
+            with attempt:
+                tries += 1
+                return await backend.execute(request)
+    except TransientBackendError as exc:
+        if tries > 1:
+            raise TransientBackendError(f"{exc} (after {tries} tries)") from exc
+        raise
+    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 def subtask_result(data: dict[str, Any], result: ExecutionResult) -> dict[str, Any]:
@@ -80,7 +134,7 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
     started = time.perf_counter()
     pending_jobs = backend.pending_jobs()
     try:
-        result = await backend.execute(request)
+        result = await execute_with_retries(rt, backend, request)
     except asyncio.CancelledError:
         trace.get_current_span().set_attribute("qstream.cancelled", True)
         raise

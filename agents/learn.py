@@ -4,13 +4,16 @@ Every ``execution`` event is one labelled example for the queue-wait, run-time,
 error and price models (test-then-train: the residual is taken before learning).
 The predictor is snapshotted to a changelog-backed Faust table every
 ``snapshot_every`` events, so learned state survives a worker restart.
-A failed execution returns its credit and the sub-task is placed again on
-another backend; when none is left, the task fails with the reason.
+A failed execution (after the execute agent's retries) feeds the backend's circuit
+breaker, returns its credit and the sub-task fails over to the next-best backend
+(a ``failover`` telemetry event); when none is left, the task fails with every
+backend's reason.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
@@ -58,10 +61,12 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                 if rt.metrics.learned % rt.config.snapshot_every == 0:
                     rt.save_snapshot()
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
+        await rt.record_outcome(event["backend"], True)
         if losers:
             log.info("%s finished on %s first; its copies on %s run to no use",
                      subtask_id, event["backend"], ", ".join(losers))
     else:
+        await rt.record_outcome(event["backend"], False)
         await on_failure(rt, event, now_s)
     await reallocate.reallocate_now(rt)
     await rt.release()
@@ -72,26 +77,38 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     subtask = rt.subtasks.get(subtask_id)
     if subtask is None:
         return  # not ours (another scheduler's), or already finished
+    backend = event["backend"]
+    error = event.get("error") or f"{backend}: execution failed"
     tried = rt.failed_backends.setdefault(subtask_id, [])
-    tried.append(event["backend"])
-    if rt.scheduler.fail_copy(subtask_id, event["backend"], now_s):
+    tried.append(backend)
+    reasons = rt.failure_reasons.setdefault(subtask_id, [])
+    reasons.append(error)
+    if rt.scheduler.fail_copy(subtask_id, backend, now_s):
         return  # a hedge copy of it is still running elsewhere
     rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
     try:
-        rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
+        decision = rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
     except ConfigError:
         return  # neither pending nor in flight: a stale redelivery
     except CapacityError as exc:
         rt.scheduler.complete(subtask_id, now_s)
         await dispatch.fail_task(
-            rt, subtask, f"{event.get('error') or 'execution failed'}; no other backend "
-                         f"can run it ({exc})")
+            rt, subtask, f"sub-task {subtask_id!r} failed on every backend that can run it: "
+                         f"{'; '.join(reasons)} ({exc})")
+        return
+    await rt.send(T.TELEMETRY, subtask.task_id, {
+        "schema": "qstream.telemetry.v1", "event": "failover", "at": time.time(),
+        "subtask_id": subtask_id, "task_id": subtask.task_id, "from_backend": backend,
+        "to_backend": decision.backend, "error": error, "attempt": rt.attempts[subtask_id]})
 
 
-def on_status(rt: Runtime, event: dict[str, Any]) -> None:
+async def on_status(rt: Runtime, event: dict[str, Any]) -> None:
     if event["backend"] in rt.spec_by_name:
         rt.scheduler.set_pending_jobs(event["backend"], int(event["pending_jobs"]))
-        rt.scheduler.set_operational(event["backend"], bool(event["operational"]))
+        # The device's own status AND its circuit breaker: a status report must not
+        # undo an open breaker.
+        rt.device_up[event["backend"]] = bool(event["operational"])
+        await rt.sync_breaker(event["backend"])
 
 
 async def handle(rt: Runtime, message: Any) -> None:
@@ -105,7 +122,7 @@ async def handle(rt: Runtime, message: Any) -> None:
     if kind == "execution":
         await on_execution(rt, event)
     elif kind == "backend_status":
-        on_status(rt, event)
+        await on_status(rt, event)
 
 
 def attach(app: faust.App, rt: Runtime) -> None:

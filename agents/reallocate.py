@@ -31,4 +31,7 @@ async def reallocate_now(rt: Runtime) -> int:
 def attach(app: faust.App, rt: Runtime) -> None:
     @app.timer(interval=rt.config.realloc_interval_s)
     async def reallocate_periodically() -> None:
+        for backend in rt.breakers:
+            await rt.sync_breaker(backend)  # an open breaker turns half-open after its cooldown
         await reallocate_now(rt)
+        await rt.release()

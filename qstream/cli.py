@@ -35,6 +35,9 @@ PolicyOpt = Annotated[str, typer.Option(
 OtelOpt = Annotated[str | None, typer.Option(
     "--otel-exporter", help="OpenTelemetry spans: none | console | otlp[:URL] | memory:PATH "
                             "(default: $QSTREAM_OTEL_EXPORTER or none)")]
+FaultsOpt = Annotated[str | None, typer.Option(
+    "--faults", help="injected backend faults, e.g. 'cpu_statevector:fail=0.3,timeout=0.1;"
+                     "braket_local:outage=0-120' (default: $QSTREAM_FAULTS or none)")]
 BrokerOpt = Annotated[str, typer.Option(
     "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT")]
 
@@ -86,13 +89,13 @@ def broker(
 
 def _config(broker: str, fleet: str | None, time_scale: float, policy: str, seed: int,
             realloc_margin: float, local_executors: bool = True,
-            otel_exporter: str | None = None) -> WorkerConfig:
+            otel_exporter: str | None = None, faults: str | None = None) -> WorkerConfig:
     return WorkerConfig.from_env(
         broker=broker,
         fleet=tuple(n.strip() for n in fleet.split(",") if n.strip()) if fleet else None,
         time_scale=time_scale, policy=_check_policy(policy), seed=seed,
         realloc_margin=realloc_margin, local_executors=local_executors,
-        otel_exporter=otel_exporter)
+        otel_exporter=otel_exporter, faults=faults)
 
 
 @app.command()
@@ -106,6 +109,7 @@ def worker(
     seed: int = 0,
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
+    faults: FaultsOpt = None,
 ) -> None:
     """Run the pipeline worker (partition, dispatch, learn, reallocate, post-process, execute)."""
     from qstream.stream.worker import run_worker
@@ -113,7 +117,7 @@ def worker(
     logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors,
-                           otel_exporter), loglevel=loglevel)
+                           otel_exporter, faults), loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
 
@@ -126,6 +130,7 @@ def executor(
     seed: int = 0,
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
+    faults: FaultsOpt = None,
 ) -> None:
     """Run executors for some backends only (scale execution out across machines)."""
     from qstream.stream.worker import run_executor
@@ -134,7 +139,8 @@ def executor(
     names = [n.strip() for n in backends.split(",") if n.strip()]
     try:
         run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1,
-                             otel_exporter=otel_exporter), names, loglevel=loglevel)
+                             otel_exporter=otel_exporter, faults=faults), names,
+                     loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
 

@@ -90,6 +90,24 @@ class WorkerConfig:
         Where OpenTelemetry spans go: ``none`` (default, no-op tracer), ``console``,
         ``otlp`` / ``otlp:URL`` (OTLP/HTTP) or ``memory:PATH`` (JSON lines at exit,
         for tests); see :mod:`qstream.stream.tracing`.
+    faults:
+        Injected backend faults, e.g. ``"cpu_statevector:fail=0.3;braket_local:outage=0-120"``
+        (grammar in :mod:`qstream.backends.faults`); empty means none.
+    retry_attempts:
+        Tries per execution on one backend (>= 1) for transient errors, before
+        the sub-task fails over to another backend.
+    retry_initial_s, retry_max_s:
+        Exponential backoff with jitter between tries, wall seconds: the n-th wait
+        is ``min(retry_initial_s * 2**(n-1) + U(0, retry_initial_s), retry_max_s)``
+        (tenacity's ``wait_exponential_jitter``).
+    breaker_failures:
+        A backend's circuit breaker opens after this many consecutive failed
+        executions (see :mod:`qstream.core.circuit_breaker`).
+    breaker_window, breaker_failure_rate:
+        ... or when at least ``breaker_window`` outcomes were seen and the failed
+        share of the last ``breaker_window`` reaches ``breaker_failure_rate``.
+    breaker_cooldown_s:
+        Wall seconds an open breaker waits before it lets a probe through.
     """
 
     broker: str = "tansu://127.0.0.1:9092"
@@ -105,6 +123,14 @@ class WorkerConfig:
     status_interval_s: float = 1.0
     snapshot_every: int = 10
     otel_exporter: str = "none"
+    faults: str = ""
+    retry_attempts: int = 3
+    retry_initial_s: float = 0.05
+    retry_max_s: float = 1.0
+    breaker_failures: int = 5
+    breaker_window: int = 20
+    breaker_failure_rate: float = 0.5
+    breaker_cooldown_s: float = 5.0
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -116,6 +142,11 @@ class WorkerConfig:
         if not 0.0 <= self.realloc_margin < 1.0:
             raise ConfigError(f"realloc_margin must be in [0, 1), got {self.realloc_margin}")
         check_otel_exporter(self.otel_exporter)
+        if self.retry_attempts < 1:
+            raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts}")
+        if not 0.0 <= self.retry_initial_s <= self.retry_max_s:
+            raise ConfigError(f"need 0 <= retry_initial_s <= retry_max_s, got "
+                              f"{self.retry_initial_s} and {self.retry_max_s}")
 
     @property
     def bootstrap(self) -> str:

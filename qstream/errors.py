@@ -38,6 +38,15 @@ class BackendError(QStreamError):
     """A backend failed to execute a sub-task."""
 
 
+class TransientBackendError(BackendError):
+    """A backend failed in a way worth retrying on the same backend (a random failure, a
+    timeout); the execute agent retries it with exponential backoff and jitter."""
+
+
+class BackendUnavailable(BackendError):
+    """A backend is down (an outage): retrying on it is pointless, fail over instead."""
+
+
 class BrokerError(QStreamError):
     """The embedded broker could not be started or reached."""
 

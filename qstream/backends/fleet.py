@@ -21,6 +21,7 @@ from qstream.backends.base import Backend
 from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
 from qstream.backends.classical import CLASSICAL_NAME, ClassicalStatevectorBackend, classical_spec
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.faults import FaultyBackend, parse_faults
 from qstream.backends.ibm_emulated import DEVICES, EmulatedIBMDevice, device_spec
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import ConfigError
@@ -104,6 +105,7 @@ def build_fleet(
     seed: int = 0,
     pool: Executor | None = None,
     clock: EmulatedClock | None = None,
+    faults: str = "",
 ) -> dict[str, Backend]:
     """Build the named backends (default fleet when None), keyed by name, in order.
 
@@ -122,11 +124,15 @@ def build_fleet(
         Pre-build the workers' caches with :func:`qstream.backends.pool.warm`.
     clock:
         Shared emulated clock; None creates ``EmulatedClock(time_scale)``.
+    faults:
+        Fault spec (:mod:`qstream.backends.faults`); a named backend in the fleet
+        is wrapped in a :class:`~qstream.backends.faults.FaultyBackend`. Backends
+        it names that are not in this fleet are ignored (another executor runs them).
 
     Raises
     ------
     ConfigError
-        As :func:`fleet_specs`, or on an invalid ``time_scale``.
+        As :func:`fleet_specs`, on an invalid ``time_scale`` or fault spec.
     """
     chosen = _resolve(names)
     clock = clock if clock is not None else EmulatedClock(time_scale)
@@ -138,4 +144,7 @@ def build_fleet(
             fleet[name] = ClassicalStatevectorBackend(clock=clock, seed=seed, pool=pool)
         else:
             fleet[name] = EmulatedIBMDevice(name, clock=clock, seed=seed, pool=pool)
+    for name, profile in parse_faults(faults).items():
+        if name in fleet:
+            fleet[name] = FaultyBackend(fleet[name], profile, clock, seed=seed)
     return fleet

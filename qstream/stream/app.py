@@ -76,7 +76,7 @@ def _attach_executors(app: faust.App, rt: Runtime, names: list[str]) -> None:
 
     pool = make_pool(rt.config.pool_workers)
     backends = build_fleet(tuple(names), time_scale=rt.config.time_scale,
-                           seed=rt.config.seed, pool=pool)
+                           seed=rt.config.seed, pool=pool, faults=rt.config.faults)
     rt.backends = backends
     rt.pool = pool
     execute.attach(app, rt, backends)

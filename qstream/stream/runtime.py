@@ -20,6 +20,7 @@ from opentelemetry import trace
 from qstream.config import WorkerConfig
 from qstream.core.assembly import TaskAssembly
 from qstream.core.backend_spec import BackendSpec
+from qstream.core.circuit_breaker import CircuitBreaker
 from qstream.core.estimators import CalibrationEstimator, Estimator
 from qstream.core.policies import make_policy
 from qstream.core.predictor import Predictor
@@ -86,6 +87,15 @@ class Runtime:
         self.task_subtasks: dict[str, set[str]] = {}
         self.attempts: dict[str, int] = {}
         self.failed_backends: dict[str, list[str]] = {}
+        # Each failed execution's error per sub-task, for the failed result's message.
+        self.failure_reasons: dict[str, list[str]] = {}
+        # One circuit breaker per backend (wall-clock time); a backend is operational
+        # for the scheduler when its device says so and its breaker lets work through.
+        self.breakers = {s.name: CircuitBreaker(
+            config.breaker_failures, config.breaker_window, config.breaker_failure_rate,
+            config.breaker_cooldown_s) for s in specs}
+        self.breaker_changes: dict[str, int] = {s.name: 0 for s in specs}
+        self.device_up: dict[str, bool] = {s.name: True for s in specs}
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
         self.backends: dict[str, Any] = {}
         # Trace context of each placed sub-task (its decision span), so its release,
@@ -128,6 +138,37 @@ class Runtime:
     def now_s(self) -> float:
         """Scheduler clock: emulated seconds (wall seconds x time scale)."""
         return time.time() * self.config.time_scale
+
+    # -- backend health -------------------------------------------------------------------
+    async def sync_breaker(self, backend: str) -> None:
+        """Apply ``backend``'s device status and breaker to the scheduler.
+
+        Operational = the device says it is up AND its breaker is closed, or
+        half-open with its one probe not yet sent. A breaker state change is
+        published as a ``breaker`` telemetry event.
+        """
+        breaker = self.breakers.get(backend)
+        if breaker is None:
+            return
+        now = time.monotonic()
+        state = breaker.state(now)
+        if breaker.changes != self.breaker_changes[backend]:
+            self.breaker_changes[backend] = breaker.changes
+            reason = breaker.reason if state != "half_open" else \
+                f"cooldown of {breaker.cooldown_s:g} s over; one probe may go through"
+            log.warning("circuit breaker of %s is %s: %s", backend, state, reason)
+            await self.send(T.TELEMETRY, None, {
+                "schema": "qstream.telemetry.v1", "event": "breaker", "at": time.time(),
+                "backend": backend, "state": state, "reason": reason})
+        self.scheduler.set_operational(
+            backend, self.device_up[backend] and breaker.allows_work(now))
+
+    async def record_outcome(self, backend: str, success: bool) -> None:
+        """Feed one execution outcome to ``backend``'s breaker."""
+        breaker = self.breakers.get(backend)
+        if breaker is not None:
+            breaker.record(success, time.monotonic())
+            await self.sync_breaker(backend)
 
     # -- sending --------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, message: dict[str, Any],
@@ -188,6 +229,7 @@ class Runtime:
             self.trace_contexts.pop(subtask_id, None)
             self.attempts.pop(subtask_id, None)
             self.failed_backends.pop(subtask_id, None)
+            self.failure_reasons.pop(subtask_id, None)
 
     async def consume(self, stream: Any, handler: Any, what: str) -> None:
         """Feed every record of a Faust ``stream`` to ``handler(message)``.
@@ -240,6 +282,11 @@ class Runtime:
     async def release(self) -> int:
         """Send every sub-task the scheduler releases to its backend's exec topic."""
         released = self.scheduler.release(self.now_s())
+        for backend in {b for _, b in released}:
+            breaker = self.breakers.get(backend)
+            if breaker is not None and breaker.state(time.monotonic()) == "half_open":
+                breaker.try_probe(time.monotonic())  # this release is the probe
+                await self.sync_breaker(backend)
         for subtask, backend in released:
             message = subtask.to_dict()
             message.update(schema="qstream.subtask.v1", backend=backend,

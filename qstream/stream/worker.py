@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import faust
 
+from qstream.backends.faults import parse_faults
 from qstream.backends.fleet import fleet_specs
 from qstream.config import WorkerConfig
 from qstream.errors import BrokerError
@@ -41,6 +42,7 @@ def resolve_broker(broker: str, timeout_s: float = 15.0) -> str:
 
 def prepare(config: WorkerConfig) -> WorkerConfig:
     """Resolve the broker flavour and create missing topics."""
+    parse_faults(config.faults)  # a bad spec fails before anything connects
     config = config.with_(broker=resolve_broker(config.broker))
     names = [s.name for s in fleet_specs(config.fleet)]
     created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names)))

@@ -9,8 +9,10 @@ import sys
 
 import qstream.core
 
-MODULES = ["partition", "online_model", "predictor", "scheduler", "postprocess", "assembly"]
-FORBIDDEN = ["faust", "aiokafka", "kafka", "qiskit_aer", "qiskit_ibm_runtime", "braket"]
+MODULES = ["partition", "online_model", "predictor", "scheduler", "postprocess", "assembly",
+           "circuit_breaker"]
+FORBIDDEN = ["faust", "aiokafka", "kafka", "qiskit_aer", "qiskit_ibm_runtime", "braket",
+             "tenacity"]
 CORE = pathlib.Path(qstream.core.__file__).parent
 
 
