@@ -37,6 +37,7 @@ from concurrent.futures import Executor
 from qstream.backends import pool as pool_mod
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.local import LocalBackend
 from qstream.core.backend_spec import BackendSpec, Pricing
 
 __all__ = [
@@ -93,7 +94,7 @@ def braket_spec() -> BackendSpec:
     )
 
 
-class BraketLocalBackend:
+class BraketLocalBackend(LocalBackend):
     """Braket's local state-vector simulator, run in the process pool.
 
     ``queue_s`` is 0 (local: any wait is qstream's own), ``run_s`` is the measured
@@ -113,21 +114,7 @@ class BraketLocalBackend:
 
     def __init__(self, *, clock: EmulatedClock | None = None, seed: int = 0,
                  pool: Executor | None = None) -> None:
-        self._spec = braket_spec()
-        self.clock = clock if clock is not None else EmulatedClock()
-        self.seed = int(seed)
-        self._pool = pool
-
-    @property
-    def spec(self) -> BackendSpec:
-        return self._spec
-
-    def pending_jobs(self) -> int:
-        """Always 0: a local simulator has no external load."""
-        return 0
-
-    def operational(self) -> bool:
-        return True
+        super().__init__(braket_spec(), clock=clock, seed=seed, pool=pool)
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one sub-task on ``braket_sv``.

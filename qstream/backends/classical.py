@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 from qstream.backends import pool as pool_mod
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.local import LocalBackend
 from qstream.core.backend_spec import BackendSpec, Pricing
 
 __all__ = [
@@ -62,7 +63,7 @@ def classical_spec() -> BackendSpec:
     )
 
 
-class ClassicalStatevectorBackend:
+class ClassicalStatevectorBackend(LocalBackend):
     """Exact state-vector simulation on the local CPU, in the process pool.
 
     Reported times, consistent with the fleet's :class:`EmulatedClock`:
@@ -84,21 +85,7 @@ class ClassicalStatevectorBackend:
 
     def __init__(self, *, clock: EmulatedClock | None = None, seed: int = 0,
                  pool: Executor | None = None) -> None:
-        self._spec = classical_spec()
-        self.clock = clock if clock is not None else EmulatedClock()
-        self.seed = int(seed)
-        self._pool = pool
-
-    @property
-    def spec(self) -> BackendSpec:
-        return self._spec
-
-    def pending_jobs(self) -> int:
-        """Always 0: the local CPU has no external load."""
-        return 0
-
-    def operational(self) -> bool:
-        return True
+        super().__init__(classical_spec(), clock=clock, seed=seed, pool=pool)
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Simulate one sub-task exactly.
