@@ -6,15 +6,13 @@ subprocess inherits the environment).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from watch_helpers import submit_and_watch
 
 from qstream.broker import EmbeddedBroker
-from qstream.client import Client
 from qstream.stream import topics as T
 from qstream.workload import mqt_qasm
 
@@ -28,43 +26,25 @@ def _tasks(prefix: str, n: int) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
-def _run(broker: EmbeddedBroker, tasks: list[dict[str, Any]], timeout_s: float = 30.0,
-         ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
-    """Submit ``tasks``; return (results, telemetry events, result messages of these tasks)."""
-    async def run() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
-        async with Client(broker.url) as client:
-            for t in tasks:
-                await client.submit(t)
-            results = await client.wait_results([t["task_id"] for t in tasks], timeout_s)
-            events: list[dict[str, Any]] = []
-            n_results = 0
-
-            async def collect_events() -> None:
-                async for _, msg in client.stream(T.TELEMETRY):
-                    events.append(msg)
-
-            async def count_results() -> None:
-                nonlocal n_results
-                async for _, msg in client.stream(T.RESULTS):
-                    if msg["task_id"] in results:
-                        n_results += 1
-
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(collect_events(), count_results()), 3)
-            return results, events, n_results
-    return asyncio.run(run())
+def _run(tmp_path: Path, worker_factory: Any, tasks: list[dict[str, Any]],
+         timeout_s: float = 30.0) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int, Any]:
+    """Run ``tasks`` on a worker of the two-backend fleet with its own broker; return
+    (results, telemetry events, result messages of these tasks, the stopped worker)."""
+    with EmbeddedBroker() as broker:
+        w = worker_factory(broker.url, tmp_path / "worker.log", *FLEET)
+        try:
+            results, events, n_results = submit_and_watch(
+                broker.url, tasks, T.TELEMETRY, timeout_s=timeout_s, linger_s=3)
+        finally:
+            w.stop()
+    return results, events, n_results, w
 
 
 def test_transient_failures_are_retried_and_every_task_completes_once(
         tmp_path: Path, worker_factory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QSTREAM_FAULTS", "cpu_statevector:fail=0.5")
     tasks = _tasks("fa", 10)
-    with EmbeddedBroker() as broker:
-        w = worker_factory(broker.url, tmp_path / "worker.log", *FLEET)
-        try:
-            results, events, n_results = _run(broker, tasks)
-        finally:
-            w.stop()
+    results, events, n_results, w = _run(tmp_path, worker_factory, tasks)
     assert len(results) == len(tasks), w.log()[-3000:]
     for t in tasks:
         r = results[t["task_id"]]
@@ -82,12 +62,7 @@ def test_a_task_fails_only_when_every_capable_backend_failed_and_says_why(
     monkeypatch.setenv("QSTREAM_FAULTS",
                        "braket_local:outage=0-100000;cpu_statevector:fail=1.0")
     tasks = _tasks("fb", 1)
-    with EmbeddedBroker() as broker:
-        w = worker_factory(broker.url, tmp_path / "worker.log", *FLEET)
-        try:
-            results, events, n_results = _run(broker, tasks)
-        finally:
-            w.stop()
+    results, events, n_results, _ = _run(tmp_path, worker_factory, tasks)
     r = results[tasks[0]["task_id"]]
     assert r["status"] == "failed"
     error = r["error"]
@@ -112,12 +87,7 @@ def test_a_breaker_opens_on_a_failing_backend_and_work_goes_elsewhere(
     monkeypatch.setenv("QSTREAM_BREAKER_FAILURES", "2")
     monkeypatch.setenv("QSTREAM_BREAKER_COOLDOWN_S", "600")
     tasks = _tasks("fc", 8)
-    with EmbeddedBroker() as broker:
-        w = worker_factory(broker.url, tmp_path / "worker.log", *FLEET)
-        try:
-            results, events, n_results = _run(broker, tasks)
-        finally:
-            w.stop()
+    results, events, n_results, w = _run(tmp_path, worker_factory, tasks)
     opened = [e for e in events if e["event"] == "breaker" and e["state"] == "open"]
     assert opened, f"no breaker event\n{w.log()[-3000:]}"
     assert opened[0]["backend"] == "cpu_statevector"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
+from watch_helpers import submit_and_watch
 
 from qstream.broker import EmbeddedBroker
-from qstream.client import Client
 from qstream.stream import topics as T
 from qstream.workload import mqt_qasm
 
@@ -28,29 +25,8 @@ def test_stragglers_are_hedged_and_each_task_completes_once(
         w = worker_factory(broker.url, tmp_path / "worker.log",
                            "--fleet", "cpu_statevector,braket_local", "--time-scale", "20000")
         try:
-            async def run() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
-                async with Client(broker.url) as client:
-                    for t in tasks:
-                        await client.submit(t)
-                    results = await client.wait_results([t["task_id"] for t in tasks], 180)
-                    moves: list[dict[str, Any]] = []
-                    n_results = 0
-
-                    async def collect_moves() -> None:
-                        async for _, msg in client.stream(T.REALLOCATIONS):
-                            moves.append(msg)
-
-                    async def count_results() -> None:
-                        nonlocal n_results
-                        async for _, msg in client.stream(T.RESULTS):
-                            if msg["task_id"] in results:
-                                n_results += 1
-
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.gather(collect_moves(), count_results()), 5)
-                    return results, moves, n_results
-
-            results, moves, n_results = asyncio.run(run())
+            results, moves, n_results = submit_and_watch(
+                broker.url, tasks, T.REALLOCATIONS, timeout_s=180, linger_s=5)
         finally:
             w.stop()
     hedges = [m for m in moves if m["reason"].startswith("straggler:")]
