@@ -89,10 +89,12 @@ async def handle(rt: Runtime, message: Any) -> None:
     except ValidationError as exc:
         await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
-    rt.ensure_restored()
     subtask = SubTask.from_dict(data)
     if subtask.subtask_id in rt.subtasks:
         return  # redelivered: already placed
+    record = rt.task_record(subtask.task_id)
+    if record is None or record["state"] != "active":
+        return  # redelivered after its task finished (or of a task never accepted)
     try:
         decisions = rt.scheduler.submit(subtask, rt.now_s())
     except CapacityError as exc:

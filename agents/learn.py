@@ -78,6 +78,12 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     if subtask is None:
         return  # not ours (another scheduler's), or already finished
     backend = event["backend"]
+    attempt_key = f"{backend}#{event['attempt']}"
+    handled = rt.failed_attempts.setdefault(subtask_id, [])
+    if attempt_key in handled:
+        return  # redelivered after a failover: this failure was already handled
+    handled.append(attempt_key)
+    rt.changed_subtasks.add(subtask_id)
     error = event.get("error") or f"{backend}: execution failed"
     tried = rt.failed_backends.setdefault(subtask_id, [])
     tried.append(backend)
@@ -117,7 +123,6 @@ async def handle(rt: Runtime, message: Any) -> None:
     except ValidationError as exc:
         await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
-    rt.ensure_restored()
     kind = event["event"]
     if kind == "execution":
         await on_execution(rt, event)

@@ -83,9 +83,20 @@ def allowed_backends(task: dict[str, Any], rt: Runtime) -> list[str] | None:
     return allowed
 
 
+def source_of(message: Any) -> str:
+    """``topic/partition/offset`` of a record: tells a redelivery from a resubmission."""
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
 async def handle(rt: Runtime, message: Any) -> None:
-    """Process one raw ``qstream.tasks`` record."""
+    """Process one raw ``qstream.tasks`` record.
+
+    Idempotent under redelivery: a record whose task is already answered is
+    skipped, and one whose task is still active is partitioned again (every
+    downstream step deduplicates by sub-task id).
+    """
     raw: bytes | None = message.value
+    source = source_of(message)
     try:
         task = codec.decode(raw, expected="qstream.task.v1",
                             max_bytes=rt.config.limits.max_message_bytes)
@@ -102,11 +113,18 @@ async def handle(rt: Runtime, message: Any) -> None:
                      f"record key {key!r} differs from task_id {task_id!r}; "
                      "publish with key = task_id", task_id)
         return
-    if task_id in rt.active_tasks:
+    record = rt.task_record(task_id)
+    if record is not None and record.get("source") == source:
+        if record["state"] != "active":
+            return  # redelivered after its result went out
+    elif record is not None:
         # Rejected, not coalesced: the first submission's result is the only result.
-        await rt.send_dlq(reason="duplicate", message=message, task_id=task_id,
-                          error=f"task_id {task_id!r} is already running; "
-                                "resubmit under a new task_id after its result arrives")
+        running = record["state"] != "done"
+        await rt.send_dlq(reason="duplicate", message=message, task_id=task_id, error=(
+            f"task_id {task_id!r} is already running; resubmit under a new task_id after "
+            "its result arrives" if running else
+            f"task_id {task_id!r} already has its result on {T.RESULTS}; resubmit under "
+            "a new task_id"))
         rt.metrics.tasks_rejected += 1
         return
 
@@ -131,13 +149,16 @@ async def handle(rt: Runtime, message: Any) -> None:
         await reject(rt, message, getattr(exc, "reason", "schema"), str(exc), task_id)
         return
 
-    rt.active_tasks.add(task_id)
     rt.metrics.tasks_accepted += 1
     plan = {
         "schema": "qstream.plan.v1", "task_id": task_id,
         "circuits": [{"name": c.name, "shots": task["shots"]} for c in circuits],
         "subtasks": len(subtasks), "submitted_at": submitted_at,
     }
+    if record is None:
+        rt.accept_task(task_id, source, plan)
+    else:
+        plan = record["plan"]  # a redelivery keeps the plan it was accepted with
     await rt.send(T.SUBTASK_RESULTS, task_id, plan)
     for subtask in subtasks:
         await rt.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
@@ -145,10 +166,19 @@ async def handle(rt: Runtime, message: Any) -> None:
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,
                  task_id: str | None) -> None:
+    """DLQ entry for a rejected record; a ``failed`` result if it names a new task.
+
+    A task id qstream already knows (running, answered, or this very record
+    redelivered) gets no second result.
+    """
+    source = source_of(message)
+    record = rt.task_record(task_id) if task_id is not None else None
+    if record is not None and record.get("source") == source and record["state"] != "active":
+        return  # this rejection was already handled before a failover
     rt.metrics.tasks_rejected += 1
     await rt.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
-    if task_id is not None and task_id not in rt.active_tasks:
-        await rt.send_result(failed_result(task_id, error))
+    if task_id is not None and record is None:
+        await rt.publish_result(failed_result(task_id, error), source=source)
 
 
 def attach(app: faust.App, rt: Runtime) -> None:

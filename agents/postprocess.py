@@ -9,33 +9,17 @@ calibration, and publishes exactly one ``qstream.result.v1``.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import faust
 from opentelemetry import trace
 
-from qstream.core.assembly import TaskAssembly
-from qstream.core.postprocess import PartResult
 from qstream.errors import ValidationError
-from qstream.stream import codec
+from qstream.stream import codec, recovery
 from qstream.stream import topics as T
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.agents.postprocess")
-
-
-def part_of(data: dict[str, Any]) -> PartResult:
-    m = data["metrics"]
-    readout = data.get("readout")
-    return PartResult(
-        subtask_id=data["subtask_id"], circuit_index=int(data["circuit_index"]),
-        circuit_name=data["circuit_name"], backend=data["backend"],
-        counts={k: int(v) for k, v in data["counts"].items()}, shots=int(data["shots"]),
-        queue_s=float(m["queue_s"]), run_s=float(m["run_s"]), price_usd=float(m["price_usd"]),
-        esp=float(m["esp"]), quality=m.get("quality"),
-        readout=[(float(a), float(b)) for a, b in readout] if readout else None,
-    )
 
 
 async def handle(rt: Runtime, message: Any) -> None:
@@ -46,29 +30,30 @@ async def handle(rt: Runtime, message: Any) -> None:
         await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
     task_id = data["task_id"]
-    if task_id in rt.finished_tasks:
+    record = rt.task_record(task_id)
+    if record is not None and record["state"] != "active":
         return  # late duplicate of a task whose result is already out
     if data["schema"] == "qstream.plan.v1":
-        if task_id not in rt.assemblies:
-            rt.assemblies[task_id] = TaskAssembly(
-                task_id, [(c["name"], int(c["shots"])) for c in data["circuits"]],
-                float(data["submitted_at"]))
-        return
-    assembly = rt.assemblies.get(task_id)
-    if assembly is None:
-        log.warning("sub-task result for unknown task %s (no plan seen)", task_id)
-        return
-    if data["status"] == "failed":
-        assembly.fail(f"circuit '{data['circuit_name']}': {data.get('error') or 'failed'}")
+        if task_id in rt.assemblies:
+            return
+        assembly = recovery.assembly_from_plan(data)
+        rt.assemblies[task_id] = assembly
+        for part in rt.orphan_parts.pop(task_id, []):
+            recovery.apply_part(assembly, part)
     else:
-        assembly.add(part_of(data), int(data.get("attempt", 0)))
+        rt.record_part(data)
+        assembly = rt.assemblies.get(task_id)
+        if assembly is None:
+            # Possible after a failover; kept until the (replayed) plan arrives.
+            log.info("sub-task result for %s before its plan; kept", task_id)
+            rt.orphan_parts.setdefault(task_id, []).append(data)
+            return
+        recovery.apply_part(assembly, data)
     if assembly.done:
-        result = assembly.result(time.time())
         trace.get_current_span().set_attributes(
-            {"qstream.task_id": task_id, "qstream.task.status": result["status"]})
-        del rt.assemblies[task_id]
-        rt.forget_task(task_id, cancel=result["status"] == "failed")
-        await rt.send_result(result)
+            {"qstream.task_id": task_id, "qstream.task.status":
+             "failed" if assembly.failed else "completed"})
+        await recovery.finish_task(rt, task_id, assembly)
 
 
 def attach(app: faust.App, rt: Runtime) -> None:

@@ -31,7 +31,10 @@ async def reallocate_now(rt: Runtime) -> int:
 def attach(app: faust.App, rt: Runtime) -> None:
     @app.timer(interval=rt.config.realloc_interval_s)
     async def reallocate_periodically() -> None:
+        if not rt.owner:
+            return  # a standby worker: another worker schedules
         for backend in rt.breakers:
             await rt.sync_breaker(backend)  # an open breaker turns half-open after its cooldown
         await reallocate_now(rt)
         await rt.release()
+        rt.sync_state()

@@ -108,6 +108,9 @@ class WorkerConfig:
         share of the last ``breaker_window`` reaches ``breaker_failure_rate``.
     breaker_cooldown_s:
         Wall seconds an open breaker waits before it lets a probe through.
+    done_retention_s:
+        How long a finished task's record is kept (wall seconds), so that a
+        redelivered or resubmitted record of it is recognised and not run again.
     """
 
     broker: str = "tansu://127.0.0.1:9092"
@@ -131,6 +134,7 @@ class WorkerConfig:
     breaker_window: int = 20
     breaker_failure_rate: float = 0.5
     breaker_cooldown_s: float = 5.0
+    done_retention_s: float = 86_400.0
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

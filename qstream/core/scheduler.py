@@ -252,6 +252,48 @@ class Hedge:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the scheduler holds one sub-task: what a changelog stores to rebuild it.
+
+    Attributes
+    ----------
+    subtask:
+        The sub-task (a split part has its own id and ``split_of`` set).
+    backend:
+        The backend it is pending on, or in flight on.
+    released_at_s:
+        When it was released (scheduler clock, s); None while pending.
+    order:
+        Its submission order; ties in priority and deadline release the lower first.
+    split_of:
+        The id of the sub-task it is a shot split of, or None.
+    copies:
+        Hedge copies in flight: backend -> release time (s).
+    """
+
+    subtask: SubTask
+    backend: str
+    released_at_s: float | None
+    order: int
+    split_of: str | None = None
+    copies: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; :meth:`from_dict` inverts it."""
+        return {"subtask": self.subtask.to_dict(), "backend": self.backend,
+                "released_at_s": self.released_at_s, "order": self.order,
+                "split_of": self.split_of, "copies": dict(self.copies)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Placement:
+        released = data.get("released_at_s")
+        return cls(SubTask.from_dict(data["subtask"]), str(data["backend"]),
+                   None if released is None else float(released), int(data["order"]),
+                   data.get("split_of"),
+                   {str(b): float(t) for b, t in (data.get("copies") or {}).items()})
+
+
 @dataclass(slots=True)
 class _Entry:
     """A sub-task the scheduler holds, pending or in flight."""
@@ -317,6 +359,8 @@ class Scheduler:
         predictor: Estimator,
         config: SchedulerConfig = SchedulerConfig(),
         policy: PlacementPolicy | None = None,
+        *,
+        record_changes: bool = False,
     ) -> None:
         if not specs:
             raise ConfigError("the scheduler needs at least one backend")
@@ -342,6 +386,10 @@ class Scheduler:
         self._split_parent: dict[str, str] = {}
         self._seq = 0
         self._epoch = 0
+        # Ids whose placement or completion changed since drain_changed(); a live
+        # worker writes them to its changelog so a successor can restore().
+        self._record_changes = record_changes
+        self._changed: set[str] = set()
         self._now_s = 0.0
         # backend -> (backend_version, pending_jobs, {(features, shots): Prediction})
         self._cache: dict[str, tuple[int, int, dict[tuple[CircuitFeatures, int], Prediction]]] = {}
@@ -497,6 +545,19 @@ class Scheduler:
         e = _Entry(s, backend, key, dur_s)
         self._entries[s.subtask_id] = e
         self._pending[backend][s.subtask_id] = e
+        self._changed_id(s.subtask_id)
+
+    def _changed_id(self, subtask_id: str) -> None:
+        if self._record_changes:
+            self._changed.add(subtask_id)
+
+    def drain_changed(self) -> set[str]:
+        """Ids whose :meth:`placement` or completion changed since the last call.
+
+        Always empty unless the scheduler was built with ``record_changes=True``.
+        """
+        out, self._changed = self._changed, set()
+        return out
 
     def _known(self, subtask_id: str) -> bool:
         return (
@@ -654,6 +715,7 @@ class Scheduler:
                 del queue[e.subtask.subtask_id]
                 e.released_at_s = now_s
                 self._inflight[name][e.subtask.subtask_id] = e
+                self._changed_id(e.subtask.subtask_id)
                 out.append(e)
                 free -= 1
         out.sort(key=lambda e: e.key)
@@ -661,6 +723,7 @@ class Scheduler:
 
     def _mark_completed(self, subtask_id: str) -> None:
         self._completed.add(subtask_id)
+        self._changed_id(subtask_id)
         parent = self._split_parent.pop(subtask_id, None)
         if parent is not None:
             siblings = self._split_children[parent]
@@ -668,9 +731,11 @@ class Scheduler:
             if not siblings:
                 del self._split_children[parent]
                 self._completed.add(parent)
+                self._changed_id(parent)
 
     def _remove(self, e: _Entry) -> None:
         sid = e.subtask.subtask_id
+        self._changed_id(sid)
         del self._entries[sid]
         self._inflight[e.backend].pop(sid, None)
         self._pending[e.backend].pop(sid, None)
@@ -715,6 +780,7 @@ class Scheduler:
         e = self._entries.get(subtask_id)
         if e is None or not e.copies:
             return False
+        self._changed_id(subtask_id)
         if backend in e.copies:
             del e.copies[backend]
             self._inflight[backend].pop(subtask_id, None)
@@ -842,6 +908,7 @@ class Scheduler:
                 self._pending[best.backend][s.subtask_id] = e
                 e.backend = best.backend
                 e.moved_from = (cur, info)
+                self._changed_id(s.subtask_id)
                 moves.append(
                     Reallocation(s.subtask_id, s.task_id, cur, best.backend, cur_score.total,
                                  best.total, reason, now_s)
@@ -914,6 +981,7 @@ class Scheduler:
             free[best.backend] -= 1
             e.copies[best.backend] = now_s
             self._inflight[best.backend][s.subtask_id] = e
+            self._changed_id(s.subtask_id)
             # Its cost where it is: as if it needed its whole predicted time again.
             old = self._score(s, e.backend, e.dur_s)
             out.append(Hedge(
@@ -954,3 +1022,80 @@ class Scheduler:
     def is_completed(self, subtask_id: str) -> bool:
         """Whether ``subtask_id`` (or every split of it) has completed."""
         return subtask_id in self._completed
+
+    # -- recovery ----------------------------------------------------------------------
+
+    def placement(self, subtask_id: str) -> Placement | None:
+        """The sub-task's current placement, or None if it is not pending or in flight."""
+        e = self._entries.get(subtask_id)
+        if e is None:
+            return None
+        return Placement(e.subtask, e.backend, e.released_at_s, e.key[2],
+                         self._split_parent.get(subtask_id), dict(e.copies))
+
+    def split_of(self, subtask_id: str) -> str | None:
+        """The id ``subtask_id`` is a shot split of, while that split is unfinished."""
+        return self._split_parent.get(subtask_id)
+
+    def restore(self, placements: Sequence[Placement], completed: Sequence[str],
+                now_s: float) -> None:
+        """Rebuild pending and in-flight state after a worker failover.
+
+        A worker that takes over the scheduler reads back what its predecessor
+        wrote (each sub-task's :meth:`placement` and the completed ids) and
+        restores it here, before anything new is submitted: pending sub-tasks
+        keep their backend and release order, in-flight ones keep their credit,
+        release time and hedge copies, and split parts still map to their
+        parent. Predicted durations are recomputed with the current estimator.
+
+        Raises
+        ------
+        ConfigError
+            If the scheduler already holds sub-tasks, or a placement names an
+            unknown backend.
+
+        Examples
+        --------
+        >>> from qstream.core.backend_spec import BackendSpec
+        >>> from qstream.core.features import CircuitFeatures
+        >>> from qstream.core.predictor import Predictor
+        >>> from qstream.core.subtask import SubTask
+        >>> fleet = [BackendSpec("sim", "simulator", 20, 10**6, capacity=1)]
+        >>> old = Scheduler(fleet, Predictor(fleet))
+        >>> f = CircuitFeatures(3, 4, 2, 3, 3, 3)
+        >>> for i in range(2):
+        ...     _ = old.submit(SubTask(f"t/c{i}/s0", "t", i, "ghz", "...", 100, f), now_s=0.0)
+        >>> old.release(now_s=1.0)[0][0].subtask_id
+        't/c0/s0'
+        >>> new = Scheduler(fleet, Predictor(fleet))   # the worker that takes over
+        >>> new.restore([old.placement("t/c0/s0"), old.placement("t/c1/s0")], [], now_s=5.0)
+        >>> new.in_flight(), new.pending(), new.release(now_s=5.0)   # no free credit
+        ({'sim': ['t/c0/s0']}, {'sim': ['t/c1/s0']}, [])
+        >>> _ = new.complete("t/c0/s0", now_s=6.0)
+        >>> [s.subtask_id for s, _ in new.release(now_s=6.0)]
+        ['t/c1/s0']
+        """
+        if self._entries:
+            raise ConfigError("restore() needs an empty scheduler; it already holds "
+                              f"{len(self._entries)} sub-tasks")
+        self._now_s = max(self._now_s, now_s)
+        self._completed.update(completed)
+        for p in sorted(placements, key=lambda p: p.order):
+            s = p.subtask
+            self._spec(p.backend)
+            prediction = self._predict(p.backend, s.features, s.shots)
+            e = _Entry(s, p.backend, self._key(s, p.order),
+                       prediction.queue_s + prediction.run_s, p.released_at_s)
+            self._entries[s.subtask_id] = e
+            if p.released_at_s is None:
+                self._pending[p.backend][s.subtask_id] = e
+            else:
+                self._inflight[p.backend][s.subtask_id] = e
+            for b, at_s in p.copies.items():
+                self._spec(b)
+                e.copies[b] = at_s
+                self._inflight[b][s.subtask_id] = e
+            if p.split_of is not None:
+                self._split_parent[s.subtask_id] = p.split_of
+                self._split_children.setdefault(p.split_of, set()).add(s.subtask_id)
+            self._seq = max(self._seq, p.order + 1)

@@ -16,13 +16,14 @@ import faust
 
 from qstream.backends.fleet import build_fleet, fleet_specs
 from qstream.config import WorkerConfig
-from qstream.stream import tansu_compat
+from qstream.stream import faust_fixes, tansu_compat
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.app")
 
 
 def _faust_settings(config: WorkerConfig, app_id: str) -> dict[str, Any]:
+    faust_fixes.apply()
     settings: dict[str, Any] = {
         "broker": config.broker,
         "value_serializer": "raw",
@@ -48,6 +49,7 @@ def _faust_settings(config: WorkerConfig, app_id: str) -> dict[str, Any]:
 def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
     """Build the pipeline worker app and its runtime."""
     from qstream.agents import dispatch, learn, partition, postprocess
+    from qstream.stream import recovery
 
     app = faust.App(**_faust_settings(config, config.app_id))
     specs = fleet_specs(config.fleet)
@@ -56,6 +58,7 @@ def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
     dispatch.attach(app, rt)
     learn.attach(app, rt)
     postprocess.attach(app, rt)
+    recovery.attach(app, rt)
     if config.local_executors:
         _attach_executors(app, rt, [s.name for s in specs])
     return app, rt
@@ -65,7 +68,7 @@ def create_executor_app(config: WorkerConfig, backends: Sequence[str]) -> tuple[
     """Build an executor-only app for ``backends`` (consumer group ``<app_id>-executors``)."""
     app = faust.App(**_faust_settings(config, f"{config.app_id}-executors"))
     specs = fleet_specs(tuple(backends))
-    rt = Runtime(app, config, specs)
+    rt = Runtime(app, config, specs, stateful=False)
     _attach_executors(app, rt, list(backends))
     return app, rt
 

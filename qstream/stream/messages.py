@@ -7,6 +7,7 @@ import hashlib
 import time
 from typing import Any
 
+from qstream.core.postprocess import PartResult
 from qstream.core.prediction import Prediction
 
 DLQ_ORIGINAL_MAX_BYTES = 512 * 1024
@@ -80,3 +81,16 @@ def prediction_dict(pred: Prediction | None) -> dict[str, float] | None:
         "queue_s": pred.queue_s, "run_s": pred.run_s, "error": pred.error,
         "price_usd": pred.price_usd,
     }
+
+
+def part_of(data: dict[str, Any]) -> PartResult:
+    m = data["metrics"]
+    readout = data.get("readout")
+    return PartResult(
+        subtask_id=data["subtask_id"], circuit_index=int(data["circuit_index"]),
+        circuit_name=data["circuit_name"], backend=data["backend"],
+        counts={k: int(v) for k, v in data["counts"].items()}, shots=int(data["shots"]),
+        queue_s=float(m["queue_s"]), run_s=float(m["run_s"]), price_usd=float(m["price_usd"]),
+        esp=float(m["esp"]), quality=m.get("quality"),
+        readout=[(float(a), float(b)) for a, b in readout] if readout else None,
+    )

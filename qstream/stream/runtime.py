@@ -29,11 +29,22 @@ from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
 from qstream.stream import codec, tracing
 from qstream.stream import topics as T
+from qstream.stream.crash_points import crash_point
+from qstream.stream.durable import JsonTable
 from qstream.stream.messages import dlq_entry
 
 log = logging.getLogger("qstream.worker")
 
 SNAPSHOT_KEY = b"predictor"
+
+
+def task_of(subtask_id: str) -> str:
+    """The task id of a sub-task id ``{task_id}/c{i}/s{j}[.{k}]`` (task ids may hold ``/``).
+
+    >>> task_of("runs/42/c3/s0.1")
+    'runs/42'
+    """
+    return subtask_id.rsplit("/", 2)[0]
 
 
 @dataclass
@@ -48,6 +59,7 @@ class Metrics:
     reallocations: int = 0
     hedges: int = 0
     learned: int = 0
+    recoveries: int = 0
     decision_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
@@ -62,9 +74,14 @@ class Runtime:
         Worker configuration.
     specs:
         The fleet's backend specs (capabilities, priors).
+    stateful:
+        True for the pipeline worker: its scheduler, task and predictor state is
+        kept in changelog-backed tables and restored after a failover. False for
+        an executor-only process, which holds no such state.
     """
 
-    def __init__(self, app: faust.App, config: WorkerConfig, specs: list[BackendSpec]) -> None:
+    def __init__(self, app: faust.App, config: WorkerConfig, specs: list[BackendSpec],
+                 *, stateful: bool = True) -> None:
         self.app = app
         self.config = config
         self.specs = specs
@@ -72,17 +89,18 @@ class Runtime:
         self.metrics = Metrics()
         self.predictor = Predictor(specs)
         self.policy = make_policy(config.policy, seed=config.seed)
-        self.scheduler = Scheduler(
-            specs, self._estimator(),
-            SchedulerConfig(realloc_margin=config.realloc_margin),
-            self.policy,
-        )
+        self.scheduler = self._new_scheduler()
+        self.stateful = stateful
+        # True while this worker holds the control topics' partitions and has
+        # restored their state; timers of a standby worker do nothing.
+        self.owner = not stateful
         self.restored = False
-        # Tasks being processed: duplicates of these are rejected, see README "Guarantees".
-        self.active_tasks: set[str] = set()
-        # Recently finished task ids (bounded), so a redelivered plan is not re-run.
-        self.finished_tasks: OrderedDict[str, None] = OrderedDict()
+        # Offset of the newest result this worker knows on qstream.results: a
+        # failover scans for unconfirmed results only after it.
+        self.results_end = -1
         self.assemblies: dict[str, TaskAssembly] = {}
+        # Sub-task results that arrived before their task's plan (after a failover).
+        self.orphan_parts: dict[str, list[dict[str, Any]]] = {}
         self.subtasks: dict[str, SubTask] = {}
         self.task_subtasks: dict[str, set[str]] = {}
         self.attempts: dict[str, int] = {}
@@ -97,6 +115,13 @@ class Runtime:
         self.breaker_changes: dict[str, int] = {s.name: 0 for s in specs}
         self.device_up: dict[str, bool] = {s.name: True for s in specs}
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
+        # "backend#attempt" of each failed execution handled per sub-task: a
+        # redelivered failure event is recognised after a failover too.
+        self.failed_attempts: dict[str, list[str]] = {}
+        # Sub-task ids with durable records, per task (deleted with the task).
+        self.persisted: dict[str, set[str]] = {}
+        # Sub-tasks whose runtime bookkeeping (attempts, failures) changed.
+        self.changed_subtasks: set[str] = set()
         self.backends: dict[str, Any] = {}
         # Trace context of each placed sub-task (its decision span), so its release,
         # reallocation or hedge joins the sub-task's trace. Dropped in forget_task.
@@ -113,13 +138,23 @@ class Runtime:
         for spec in specs:
             name = T.exec_topic(spec.name)
             self.topics[name] = app.topic(name, partitions=1, **raw)
-        self.snapshots = app.Table(
-            # bytes keys: with the raw serializer a str key comes back as bytes after
-            # changelog recovery and would no longer match.
-            "predictor", partitions=1, key_type=bytes, value_type=bytes,
-            changelog_topic=app.topic(T.PREDICTOR_CHANGELOG, partitions=1, compacting=True,
-                                      internal=True, **raw),
-        )
+        if stateful:
+            self.snapshots = app.Table(
+                # bytes keys: with the raw serializer a str key comes back as bytes after
+                # changelog recovery and would no longer match.
+                "predictor", partitions=1, key_type=bytes, value_type=bytes,
+                use_partitioner=True,
+                changelog_topic=app.topic(T.PREDICTOR_CHANGELOG, partitions=1,
+                                          compacting=True, internal=True, **raw),
+            )
+            self.task_table = JsonTable(app, "tasks", T.TASKS_CHANGELOG)
+            self.subtask_table = JsonTable(app, "subtasks", T.SUBTASKS_CHANGELOG)
+            self.part_table = JsonTable(app, "parts", T.PARTS_CHANGELOG)
+
+    def _new_scheduler(self) -> Scheduler:
+        return Scheduler(self.specs, self._estimator(),
+                         SchedulerConfig(realloc_margin=self.config.realloc_margin),
+                         self.policy, record_changes=True)
 
     def _estimator(self) -> Estimator:
         # The online predictor always learns from telemetry (so its state and
@@ -173,31 +208,105 @@ class Runtime:
     # -- sending --------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, message: dict[str, Any],
                    headers: Any = None, *, context: otel_context.Context | None = None,
-                   attributes: dict[str, Any] | None = None) -> None:
+                   attributes: dict[str, Any] | None = None) -> Any:
         """Validate ``message`` against its schema, then publish it.
 
         The send is traced as a ``send <topic>`` PRODUCER span, a child of ``context``
         (default: the current span); its W3C trace context goes into the record headers.
+
+        Returns
+        -------
+        Awaitable
+            Resolves to the record's metadata (``.offset``) once the broker has it.
         """
         value = codec.encode(message)
         with self.tracer.start_as_current_span(
                 f"send {topic}", context=context, kind=tracing.SEND,
                 attributes={**tracing.send_attributes(topic, key), **(attributes or {})}):
             out = tracing.inject(headers)
-            await self.topics[topic].send(
+            return await self.topics[topic].send(
                 key=key.encode("utf-8") if key is not None else None, value=value,
                 headers=out or headers)
 
-    async def send_result(self, result: dict[str, Any]) -> None:
+    # -- tasks and results (durable) ------------------------------------------------------
+    def task_record(self, task_id: str) -> dict[str, Any] | None:
+        """The task's durable record: ``state`` active, publishing or done; None if unknown."""
+        return self.task_table.get(task_id)
+
+    def accept_task(self, task_id: str, source: str, plan: dict[str, Any]) -> None:
+        """Record an accepted task (``source`` = topic/partition/offset of its record)."""
+        self.task_table.put(task_id, {"state": "active", "source": source, "plan": plan,
+                                      "at": time.time()})
+
+    async def publish_result(self, result: dict[str, Any], *, source: str | None = None) -> None:
+        """Publish a task's one ``qstream.result.v1``, effectively once across crashes.
+
+        Write-ahead: the result is first recorded as ``publishing`` (with the
+        offset of the newest result known so far) and flushed to the changelog;
+        then it is sent and its delivery awaited; then the task is marked
+        ``done`` with the result's offset. A worker that takes over finds any
+        ``publishing`` record and scans ``qstream.results`` after that offset:
+        the result is re-sent only if it is not there (:mod:`qstream.stream.recovery`).
+        """
         task_id = result["task_id"]
-        await self.send(T.RESULTS, task_id, result,
-                        attributes={"qstream.task_id": task_id,
-                                    "qstream.task.status": result["status"]})
+        prev = self.task_record(task_id) or {}
+        source = source or prev.get("source")
+        self.task_table.put(task_id, {"state": "publishing", "source": source,
+                                      "result": result, "after": self.results_end,
+                                      "at": time.time()})
+        await self.app.producer.flush()
+        crash_point("result-recorded")
+        await self.send_result_record(result, source)
+
+    async def send_result_record(self, result: dict[str, Any], source: str | None) -> None:
+        """Send ``result``, await its delivery, then mark its task ``done``."""
+        task_id = result["task_id"]
+        delivery = await self.send(T.RESULTS, task_id, result,
+                                   attributes={"qstream.task_id": task_id,
+                                               "qstream.task.status": result["status"]})
+        offset = int((await delivery).offset)
+        crash_point("result-sent")
+        self.mark_done(task_id, source, offset, result["status"])
         self.metrics.results_sent += 1
-        self.active_tasks.discard(task_id)
-        self.finished_tasks[task_id] = None
-        while len(self.finished_tasks) > 100_000:
-            self.finished_tasks.popitem(last=False)
+
+    def mark_done(self, task_id: str, source: str | None, offset: int, status: str) -> None:
+        self.results_end = max(self.results_end, offset)
+        self.task_table.put(task_id, {"state": "done", "source": source, "offset": offset,
+                                      "status": status, "at": time.time()})
+
+    def record_part(self, data: dict[str, Any]) -> None:
+        """Keep one received ``qstream.subtask_result.v1`` until its task is done."""
+        self.part_table.put(data["subtask_id"], data)
+
+    def sync_state(self) -> None:
+        """Write every sub-task whose placement or completion changed to the changelog.
+
+        Called after each record and timer tick; what a handler changed is thus
+        in the producer buffer before the record's offset can be committed.
+        """
+        if not self.stateful or not self.owner:
+            self.scheduler.drain_changed()
+            return
+        for sid in self.scheduler.drain_changed() | self.changed_subtasks:
+            self.persist_subtask(sid)
+        self.changed_subtasks.clear()
+
+    def persist_subtask(self, sid: str) -> None:
+        task_id = task_of(sid)
+        placement = self.scheduler.placement(sid)
+        if placement is not None:
+            self.subtask_table.put(sid, {
+                "task_id": task_id, "state": "placed", "placement": placement.to_dict(),
+                "attempt": self.attempts.get(sid, 0),
+                "failed": self.failed_attempts.get(sid, []),
+                "failed_backends": self.failed_backends.get(sid, []),
+                "reasons": self.failure_reasons.get(sid, [])})
+        elif self.scheduler.is_completed(sid):
+            self.subtask_table.put(sid, {"task_id": task_id, "state": "completed"})
+        else:
+            self.subtask_table.delete(sid)
+            return
+        self.persisted.setdefault(task_id, set()).add(sid)
 
     async def send_dlq(self, *, reason: str, error: str, message: Any,
                        task_id: str | None = None) -> None:
@@ -217,7 +326,11 @@ class Runtime:
         self.task_subtasks.setdefault(subtask.task_id, set()).add(subtask.subtask_id)
 
     def forget_task(self, task_id: str, *, cancel: bool = False) -> None:
-        """Drop a finished task's state; ``cancel`` also withdraws its unfinished sub-tasks."""
+        """Drop a finished task's state; ``cancel`` also withdraws its unfinished sub-tasks.
+
+        Its durable sub-task records and parts are deleted too; the task's own
+        record stays (``done``) so redelivered input for it is recognised.
+        """
         subtask_ids = self.task_subtasks.pop(task_id, set())
         if cancel:
             # A failed task's other sub-tasks would only waste backend time.
@@ -230,6 +343,27 @@ class Runtime:
             self.attempts.pop(subtask_id, None)
             self.failed_backends.pop(subtask_id, None)
             self.failure_reasons.pop(subtask_id, None)
+            self.failed_attempts.pop(subtask_id, None)
+        if self.stateful:
+            for sid in self.persisted.pop(task_id, set()) | subtask_ids:
+                self.subtask_table.delete(sid)
+                self.part_table.delete(sid)
+            self.scheduler.drain_changed()  # their completion must not be written back
+
+    def clear_state(self) -> None:
+        """Forget all in-memory task and scheduler state (this worker lost ownership)."""
+        self.scheduler = self._new_scheduler()
+        self.assemblies.clear()
+        self.orphan_parts.clear()
+        self.subtasks.clear()
+        self.task_subtasks.clear()
+        self.attempts.clear()
+        self.failed_backends.clear()
+        self.failure_reasons.clear()
+        self.failed_attempts.clear()
+        self.trace_contexts.clear()
+        self.persisted.clear()
+        self.changed_subtasks.clear()
 
     async def consume(self, stream: Any, handler: Any, what: str) -> None:
         """Feed every record of a Faust ``stream`` to ``handler(message)``.
@@ -251,6 +385,8 @@ class Runtime:
                     trace.get_current_span().record_exception(exc)
                     await self.send_dlq(reason="internal",
                                         error=f"{type(exc).__name__}: {exc}", message=message)
+                finally:
+                    self.sync_state()
 
     def trace_context(self, subtask_id: str) -> otel_context.Context:
         """The sub-task's trace context; an empty one (a new trace) if it has none.
@@ -262,20 +398,17 @@ class Runtime:
         return otel_context.Context() if ctx is None else ctx
 
     # -- predictor state ------------------------------------------------------------------
-    def ensure_restored(self) -> None:
-        """Restore the predictor from the snapshot table once, after table recovery."""
-        if self.restored:
-            return
-        self.restored = True
+    def restore_predictor(self) -> None:
+        """Load the predictor from the snapshot table (after table recovery)."""
         data = self.snapshots.get(SNAPSHOT_KEY)
         if data:
             self.predictor = Predictor.restore(data, self.specs)
-            if self.policy.name in ("predictive", "predictive-realloc"):
-                self.scheduler.predictor = self.predictor
             log.info("predictor restored: %d observations", self.predictor.n_learned)
+        if self.policy.name in ("predictive", "predictive-realloc"):
+            self.scheduler.predictor = self.predictor
 
     def save_snapshot(self) -> None:
-        """Write the predictor snapshot to the changelog-backed table (inside an agent)."""
+        """Write the predictor snapshot to the changelog-backed table."""
         self.snapshots[SNAPSHOT_KEY] = self.predictor.snapshot()
 
     # -- dispatch -------------------------------------------------------------------------

@@ -20,6 +20,9 @@ Internal topics:
                                                work only; pending work stays in the scheduler)
 ``qstream.subtask-results``        1           plans and sub-task results -> post-process
 ``qstream.predictor-changelog``    1           compacted; the predictor snapshot table
+``qstream.tasks-changelog``        1           compacted; task records (active/publishing/done)
+``qstream.subtasks-changelog``     1           compacted; sub-task placements and completions
+``qstream.parts-changelog``        1           compacted; sub-task results of unfinished tasks
 =================================  ==========  =============================================
 
 Why one partition each: the scheduler owns the fleet-wide credit and backlog state,
@@ -43,6 +46,9 @@ REALLOCATIONS = "qstream.reallocations"
 SUBTASKS = "qstream.subtasks"
 SUBTASK_RESULTS = "qstream.subtask-results"
 PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
+TASKS_CHANGELOG = "qstream.tasks-changelog"
+SUBTASKS_CHANGELOG = "qstream.subtasks-changelog"
+PARTS_CHANGELOG = "qstream.parts-changelog"
 EXEC_PREFIX = "qstream.exec."
 
 
@@ -68,6 +74,9 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
         TopicSpec(TASKS), TopicSpec(RESULTS), TopicSpec(DLQ), TopicSpec(TELEMETRY),
         TopicSpec(REALLOCATIONS), TopicSpec(SUBTASKS), TopicSpec(SUBTASK_RESULTS),
         TopicSpec(PREDICTOR_CHANGELOG, compacted=True),
+        TopicSpec(TASKS_CHANGELOG, compacted=True),
+        TopicSpec(SUBTASKS_CHANGELOG, compacted=True),
+        TopicSpec(PARTS_CHANGELOG, compacted=True),
     ]
     topics += [TopicSpec(exec_topic(b)) for b in backends]
     return topics
