@@ -9,6 +9,7 @@ SASL password, cloud credentials) come only from the environment or a secrets fi
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -168,8 +169,8 @@ class KafkaSecurity:
         return ", ".join(parts)
 
     @classmethod
-    def from_env(cls, secrets: dict[str, Secret] | None = None,
-                 environ: dict[str, str] | None = None, **overrides: Any) -> KafkaSecurity:
+    def from_env(cls, secrets: Mapping[str, Secret] | None = None,
+                 environ: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSecurity:
         """Read ``QSTREAM_KAFKA_SECURITY_PROTOCOL``, ``QSTREAM_KAFKA_SASL_MECHANISM``,
         ``QSTREAM_KAFKA_SASL_USERNAME``, ``QSTREAM_KAFKA_SSL_CAFILE``,
         ``QSTREAM_KAFKA_SSL_CERTFILE``, ``QSTREAM_KAFKA_SSL_KEYFILE`` and
