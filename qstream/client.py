@@ -60,7 +60,7 @@ class Client:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await producer.stop()
-            raise await security.connection_error(self.bootstrap, self.kafka, exc) from None
+            raise await security.connection_error(self.bootstrap, self.kafka, exc) from exc
         self._producer = producer
         return self
 

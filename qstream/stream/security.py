@@ -129,12 +129,19 @@ async def _tcp_open(bootstrap: str, timeout_s: float) -> bool:
 
 
 async def connection_error(bootstrap: str, security: KafkaSecurity | None,
-                           cause: BaseException, timeout_s: float = 10.0) -> BrokerError:
+                           cause: BaseException, timeout_s: float | None = None,
+                           ) -> BrokerError:
     """Explain why a client could not start: authentication or reachability.
 
     aiokafka's bootstrap swallows the per-broker error (a wrong password becomes
     "Unable to bootstrap"), so with SASL or TLS one direct connection is opened to the
     first bootstrap broker to find the real cause.
+
+    Parameters
+    ----------
+    timeout_s:
+        How long the failed client waited, named in the message; the probe waits as
+        long (10 s when None).
 
     Returns
     -------
@@ -144,6 +151,8 @@ async def connection_error(bootstrap: str, security: KafkaSecurity | None,
         holds the password.
     """
     security = security or PLAINTEXT
+    waited = f" within {timeout_s:.0f} s" if timeout_s is not None else ""
+    timeout_s = timeout_s or 10.0
     redact = RedactingFilter([security.sasl_password] if security.sasl_password else []).redact
     reason: BaseException = cause
     if security.uses_sasl or security.uses_ssl:
@@ -179,7 +188,7 @@ async def connection_error(bootstrap: str, security: KafkaSecurity | None,
             f"{security.sasl_mechanism} authentication as {security.sasl_username!r} "
             f"({detail}); check that the broker enables {security.sasl_mechanism} "
             "(QSTREAM_KAFKA_SASL_MECHANISM / --kafka-sasl-mechanism) and the credentials")
-    return BrokerError(f"no Kafka broker answered at {bootstrap} with security protocol "
-                       f"{security.security_protocol} ({detail}); is it running, and does "
-                       "it expect this protocol?")
+    return BrokerError(f"no Kafka broker answered at {bootstrap}{waited} with "
+                       f"security protocol {security.security_protocol} ({detail}); is it "
+                       "running, and does it expect this protocol?")
 

@@ -40,7 +40,7 @@ def resolve_broker(broker: str, timeout_s: float = 15.0,
             return await tansu_compat.detect_flavour(bootstrap, timeout_s,
                                                      auth=security.client_settings(kafka))
         except Exception as exc:
-            raise await security.connection_error(bootstrap, kafka, exc) from None
+            raise await security.connection_error(bootstrap, kafka, exc, timeout_s) from exc
 
     flavour = asyncio.run(detect())
     return f"tansu://{bootstrap}" if flavour == "tansu" else broker
