@@ -50,6 +50,9 @@ def prepare(config: WorkerConfig) -> WorkerConfig:
     """Resolve the broker flavour and create missing topics."""
     parse_faults(config.faults)  # a bad spec fails before anything connects
     log.info("%s; %s", config.kafka.describe(), config.credentials.presence())
+    if config.kafka.security_protocol == "SASL_PLAINTEXT" and config.kafka.sasl_mechanism == "PLAIN":
+        log.warning("SASL PLAIN over SASL_PLAINTEXT sends the Kafka password unencrypted; "
+                    "use SASL_SSL or a SCRAM mechanism")
     config = config.with_(broker=resolve_broker(config.broker, kafka=config.kafka))
     names = [s.name for s in fleet_specs(config.fleet)]
     created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names),
