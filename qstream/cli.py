@@ -19,9 +19,10 @@ from rich.table import Table
 
 from qstream.cli_predictor import predictor_app
 from qstream.cli_sim import register as register_sim_commands
-from qstream.config import WorkerConfig
+from qstream.config import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity, WorkerConfig
 from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
+from qstream.secrets import Credentials, Secret, install_redaction, load_secrets
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
@@ -40,11 +41,61 @@ FaultsOpt = Annotated[str | None, typer.Option(
                      "braket_local:outage=0-120' (default: $QSTREAM_FAULTS or none)")]
 BrokerOpt = Annotated[str, typer.Option(
     "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT")]
+SecretsFileOpt = Annotated[Path | None, typer.Option(
+    "--secrets-file", help="TOML file of credentials (IBM, AWS, Kafka SASL password), mode 600; "
+                           "environment variables override it (default: $QSTREAM_SECRETS_FILE)")]
+_KAFKA = "Kafka security"
+ProtocolOpt = Annotated[str | None, typer.Option(
+    "--kafka-security-protocol", rich_help_panel=_KAFKA,
+    help=f"{' | '.join(SECURITY_PROTOCOLS)} (default: $QSTREAM_KAFKA_SECURITY_PROTOCOL or PLAINTEXT)")]
+MechanismOpt = Annotated[str | None, typer.Option(
+    "--kafka-sasl-mechanism", rich_help_panel=_KAFKA,
+    help=f"{' | '.join(SASL_MECHANISMS)} (default: $QSTREAM_KAFKA_SASL_MECHANISM or PLAIN); the "
+         "password comes only from $QSTREAM_KAFKA_SASL_PASSWORD or the secrets file")]
+UsernameOpt = Annotated[str | None, typer.Option(
+    "--kafka-sasl-username", rich_help_panel=_KAFKA,
+    help="SASL user (default: $QSTREAM_KAFKA_SASL_USERNAME)")]
+CafileOpt = Annotated[str | None, typer.Option(
+    "--kafka-ssl-cafile", rich_help_panel=_KAFKA,
+    help="PEM CA bundle for the brokers' certificates (default: $QSTREAM_KAFKA_SSL_CAFILE or "
+         "the system trust store)")]
+CertfileOpt = Annotated[str | None, typer.Option(
+    "--kafka-ssl-certfile", rich_help_panel=_KAFKA,
+    help="PEM client certificate for mutual TLS (default: $QSTREAM_KAFKA_SSL_CERTFILE)")]
+KeyfileOpt = Annotated[str | None, typer.Option(
+    "--kafka-ssl-keyfile", rich_help_panel=_KAFKA,
+    help="PEM private key of the client certificate (default: $QSTREAM_KAFKA_SSL_KEYFILE)")]
+CheckHostnameOpt = Annotated[bool | None, typer.Option(
+    "--kafka-ssl-check-hostname/--no-kafka-ssl-check-hostname", rich_help_panel=_KAFKA,
+    help="check that the broker certificate names the host (default: "
+         "$QSTREAM_KAFKA_SSL_CHECK_HOSTNAME or on)")]
 
 
 def _fail(exc: Exception) -> None:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
+
+
+def _secrets(secrets_file: Path | None, loglevel: str | None = None) -> dict[str, Secret]:
+    """Load the secrets and set up logging with their redaction (exits on a ConfigError)."""
+    if loglevel is not None:
+        logging.basicConfig(level=loglevel,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        secrets = load_secrets(secrets_file)
+    except QStreamError as exc:
+        _fail(exc)
+    install_redaction(secrets.values())
+    return secrets
+
+
+def _kafka(secrets: dict[str, Secret], protocol: str | None, mechanism: str | None,
+           username: str | None, cafile: str | None, certfile: str | None,
+           keyfile: str | None, check_hostname: bool | None) -> KafkaSecurity:
+    return KafkaSecurity.from_env(
+        secrets, security_protocol=protocol, sasl_mechanism=mechanism, sasl_username=username,
+        ssl_cafile=cafile, ssl_certfile=certfile, ssl_keyfile=keyfile,
+        ssl_check_hostname=check_hostname)
 
 
 def _check_policy(policy: str) -> str:
@@ -89,9 +140,10 @@ def broker(
 
 def _config(broker: str, fleet: str | None, time_scale: float, policy: str, seed: int,
             realloc_margin: float, local_executors: bool = True,
-            otel_exporter: str | None = None, faults: str | None = None) -> WorkerConfig:
+            otel_exporter: str | None = None, faults: str | None = None, *,
+            kafka: KafkaSecurity, credentials: Credentials) -> WorkerConfig:
     return WorkerConfig.from_env(
-        broker=broker,
+        broker=broker, kafka=kafka, credentials=credentials,
         fleet=tuple(n.strip() for n in fleet.split(",") if n.strip()) if fleet else None,
         time_scale=time_scale, policy=_check_policy(policy), seed=seed,
         realloc_margin=realloc_margin, local_executors=local_executors,
@@ -110,14 +162,26 @@ def worker(
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
     faults: FaultsOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    kafka_security_protocol: ProtocolOpt = None,
+    kafka_sasl_mechanism: MechanismOpt = None,
+    kafka_sasl_username: UsernameOpt = None,
+    kafka_ssl_cafile: CafileOpt = None,
+    kafka_ssl_certfile: CertfileOpt = None,
+    kafka_ssl_keyfile: KeyfileOpt = None,
+    kafka_ssl_check_hostname: CheckHostnameOpt = None,
 ) -> None:
     """Run the pipeline worker (partition, dispatch, learn, reallocate, post-process, execute)."""
     from qstream.stream.worker import run_worker
 
-    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secrets = _secrets(secrets_file, loglevel)
     try:
+        kafka = _kafka(secrets, kafka_security_protocol, kafka_sasl_mechanism, kafka_sasl_username,
+                       kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile,
+                       kafka_ssl_check_hostname)
         run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors,
-                           otel_exporter, faults), loglevel=loglevel)
+                           otel_exporter, faults, kafka=kafka,
+                           credentials=Credentials.from_secrets(secrets)), loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
 
@@ -131,15 +195,27 @@ def executor(
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
     faults: FaultsOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    kafka_security_protocol: ProtocolOpt = None,
+    kafka_sasl_mechanism: MechanismOpt = None,
+    kafka_sasl_username: UsernameOpt = None,
+    kafka_ssl_cafile: CafileOpt = None,
+    kafka_ssl_certfile: CertfileOpt = None,
+    kafka_ssl_keyfile: KeyfileOpt = None,
+    kafka_ssl_check_hostname: CheckHostnameOpt = None,
 ) -> None:
     """Run executors for some backends only (scale execution out across machines)."""
     from qstream.stream.worker import run_executor
 
-    logging.basicConfig(level=loglevel)
+    secrets = _secrets(secrets_file, loglevel)
     names = [n.strip() for n in backends.split(",") if n.strip()]
     try:
+        kafka = _kafka(secrets, kafka_security_protocol, kafka_sasl_mechanism, kafka_sasl_username,
+                       kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile,
+                       kafka_ssl_check_hostname)
         run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1,
-                             otel_exporter=otel_exporter, faults=faults), names,
+                             otel_exporter=otel_exporter, faults=faults, kafka=kafka,
+                             credentials=Credentials.from_secrets(secrets)), names,
                      loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
@@ -158,13 +234,25 @@ def submit(
     timeout_s: Annotated[float, typer.Option("--timeout-s")] = 600.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw result JSON")] = False,
     otel_exporter: OtelOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    kafka_security_protocol: ProtocolOpt = None,
+    kafka_sasl_mechanism: MechanismOpt = None,
+    kafka_sasl_username: UsernameOpt = None,
+    kafka_ssl_cafile: CafileOpt = None,
+    kafka_ssl_certfile: CertfileOpt = None,
+    kafka_ssl_keyfile: KeyfileOpt = None,
+    kafka_ssl_check_hostname: CheckHostnameOpt = None,
 ) -> None:
     """Publish one task built from QASM files; with --wait, print the result counts."""
     from qstream.client import Client
     from qstream.stream import tracing
     from qstream.stream.worker import resolve_broker
 
+    secrets = _secrets(secrets_file)
     try:
+        kafka = _kafka(secrets, kafka_security_protocol, kafka_sasl_mechanism, kafka_sasl_username,
+                       kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile,
+                       kafka_ssl_check_hostname)
         tracing.configure(otel_exporter or os.environ.get("QSTREAM_OTEL_EXPORTER") or "none",
                           "qstream-client")
     except QStreamError as exc:
@@ -179,7 +267,7 @@ def submit(
         task["deadline_s"] = deadline_s
 
     async def go(url: str) -> dict[str, Any] | None:
-        async with Client(url) as client:
+        async with Client(url, kafka=kafka) as client:
             await client.submit(task)
             console.print(f"submitted task {task['task_id']}")
             if not wait:
@@ -188,7 +276,7 @@ def submit(
             return found.get(task["task_id"])
 
     try:
-        result = asyncio.run(go(resolve_broker(broker)))
+        result = asyncio.run(go(resolve_broker(broker, kafka=kafka)))
     except QStreamError as exc:
         _fail(exc)
         return
@@ -244,15 +332,17 @@ def demo(
     rate: Annotated[float, typer.Option(help="task submissions per second")] = 2.0,
     timeout_s: Annotated[float, typer.Option("--timeout-s")] = 540.0,
     seed: int = 7,
+    secrets_file: SecretsFileOpt = None,
 ) -> None:
     """Start broker, worker and fleet; run MQT Bench tasks; print a summary."""
     from qstream.demo import run_demo
 
     _check_policy(policy)
+    _secrets(secrets_file)
     try:
         summary = run_demo(tasks, policy=policy, json_path=json_path, results_path=results,
                            time_scale=time_scale, rate_per_s=rate, timeout_s=timeout_s,
-                           seed=seed, console=Console())
+                           seed=seed, console=Console(), secrets_file=secrets_file)
     except QStreamError as exc:
         _fail(exc)
         return

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from qstream.stream import codec, tansu_compat, tracing
+from qstream.config import KafkaSecurity
+from qstream.stream import codec, security, tansu_compat, tracing
 from qstream.stream import topics as T
 
 
@@ -30,18 +31,37 @@ class Client:
     tracer_provider:
         OpenTelemetry tracer provider for the ``send qstream.tasks`` spans; None uses
         the global one (a no-op unless :func:`qstream.stream.tracing.configure` ran).
+    kafka:
+        SASL/TLS settings; None is PLAINTEXT.
+
+    Raises
+    ------
+    qstream.errors.BrokerAuthError
+        On entering, if the broker refuses the credentials or the TLS handshake fails.
+    qstream.errors.BrokerError
+        On entering, if no broker answers.
     """
 
-    def __init__(self, broker: str, tracer_provider: Any = None) -> None:
+    def __init__(self, broker: str, tracer_provider: Any = None,
+                 kafka: KafkaSecurity | None = None) -> None:
         self.broker = broker
         self.tracer = tracing.tracer(tracer_provider)
         self.bootstrap = broker.split("://", 1)[-1]
+        self.kafka = kafka
+        self._auth = security.client_settings(kafka)
         self._producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> Client:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, **tansu_compat.producer_settings(self.broker))
-        await self._producer.start()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, **tansu_compat.producer_settings(self.broker),
+            **self._auth)
+        try:
+            await producer.start()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise await security.connection_error(self.bootstrap, self.kafka, exc) from exc
+        self._producer = producer
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -76,7 +96,7 @@ class Client:
         return AIOKafkaConsumer(
             *topics, bootstrap_servers=self.bootstrap, enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
-            **tansu_compat.consumer_settings(self.broker))
+            **tansu_compat.consumer_settings(self.broker), **self._auth)
 
     async def stream(self, *topics: str, from_beginning: bool = True,
                      idle_timeout_s: float | None = None) -> AsyncIterator[tuple[str, dict[str, Any]]]:

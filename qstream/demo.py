@@ -210,19 +210,28 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
 def run_demo(n_tasks: int = 50, *, policy: str = "predictive-realloc",
              json_path: Path | None = None, results_path: Path | None = None,
              time_scale: float = 60.0, rate_per_s: float = 2.0, timeout_s: float = 540.0,
-             seed: int = 7, console: Console | None = None) -> dict[str, Any]:
-    """Run the demo end to end and return its summary (see :func:`summarize`)."""
+             seed: int = 7, console: Console | None = None,
+             secrets_file: Path | None = None) -> dict[str, Any]:
+    """Run the demo end to end and return its summary (see :func:`summarize`).
+
+    The demo's broker is the embedded one, always PLAINTEXT: ``QSTREAM_KAFKA_*``
+    settings are not passed to its worker. ``secrets_file`` is passed on to the worker
+    (for its credentials and their redaction from its log).
+    """
     console = console or Console()
     console.print(f"generating {n_tasks} tasks from MQT Bench ...")
     tasks = demo_tasks(n_tasks, seed=seed)
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="qstream-demo-") as tmp:
         console.print(f"embedded broker (tansu) at {broker.bootstrap}")
         log_path = Path(os.environ.get("QSTREAM_DEMO_LOG", Path(tmp) / "worker.log"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QSTREAM_KAFKA_")}
+        extra = ["--secrets-file", str(secrets_file)] if secrets_file is not None else []
         with open(log_path, "wb") as log_file:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "qstream", "worker", "--broker", broker.url,
-                 "--policy", policy, "--time-scale", str(time_scale), "--seed", str(seed)],
-                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+                 "--policy", policy, "--time-scale", str(time_scale), "--seed", str(seed),
+                 *extra],
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=env)
             try:
                 run = asyncio.run(_run_client(broker.url, tasks, rate_per_s, timeout_s,
                                               console, worker))

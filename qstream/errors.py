@@ -48,7 +48,11 @@ class BackendUnavailable(BackendError):
 
 
 class BrokerError(QStreamError):
-    """The embedded broker could not be started or reached."""
+    """The embedded broker could not be started, or a Kafka broker could not be reached."""
+
+
+class BrokerAuthError(BrokerError):
+    """A Kafka broker refused the client's SASL credentials or its TLS handshake failed."""
 
 
 class ConfigError(QStreamError):

@@ -16,7 +16,7 @@ import faust
 
 from qstream.backends.fleet import build_fleet, fleet_specs
 from qstream.config import WorkerConfig
-from qstream.stream import faust_fixes, tansu_compat
+from qstream.stream import faust_fixes, security, tansu_compat
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.app")
@@ -39,6 +39,9 @@ def _faust_settings(config: WorkerConfig, app_id: str) -> dict[str, Any]:
         "stream_wait_empty": False,
         "table_cleanup_interval": 3600.0,
     }
+    credentials = security.faust_credentials(config.kafka)
+    if credentials is not None:
+        settings["broker_credentials"] = credentials
     if tansu_compat.is_tansu(config.broker):
         tansu_compat.register()
         settings.update(tansu_compat.APP_SETTINGS)

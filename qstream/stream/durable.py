@@ -30,7 +30,8 @@ import faust
 import orjson
 from aiokafka import TopicPartition
 
-from qstream.stream import tansu_compat
+from qstream.config import KafkaSecurity
+from qstream.stream import security, tansu_compat
 
 
 class JsonTable:
@@ -88,10 +89,12 @@ class JsonTable:
 
 
 async def scan_task_ids(broker: str, topic: str, start_offset: int, task_ids: set[str], *,
+                        kafka: KafkaSecurity | None = None,
                         timeout_s: float = 30.0) -> dict[str, int]:
     """Offsets of the records keyed by one of ``task_ids`` in partition 0 of ``topic``.
 
-    Reads from ``start_offset`` to the end offset at the time of the call; used
+    Reads from ``start_offset`` to the end offset at the time of the call (with
+    the SASL/TLS settings ``kafka``); used
     after a failover to learn which results the crashed worker had already
     published. On the embedded broker the end offset comes from a fetch
     (:func:`qstream.stream.tansu_compat.fetch_end_offsets`), not ListOffsets.
@@ -108,16 +111,17 @@ async def scan_task_ids(broker: str, topic: str, start_offset: int, task_ids: se
     """
     bootstrap = broker.split("://", 1)[-1]
     tp = TopicPartition(topic, 0)
+    auth = security.client_settings(kafka)
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False,
-        **tansu_compat.consumer_settings(broker))
+        **tansu_compat.consumer_settings(broker), **auth)
     await consumer.start()
     found: dict[str, int] = {}
     try:
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
         if tansu_compat.is_tansu(broker):
-            end = (await tansu_compat.fetch_end_offsets(bootstrap, {tp: end}))[tp]
+            end = (await tansu_compat.fetch_end_offsets(bootstrap, {tp: end}, auth=auth))[tp]
         if start_offset >= end:
             return found
         consumer.seek(tp, max(start_offset, 0))

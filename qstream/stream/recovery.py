@@ -108,7 +108,8 @@ async def finish_recovery(rt: Runtime) -> None:
     publishing = {tid: rec for tid, rec in rt.task_table.items() if rec["state"] == "publishing"}
     if publishing:
         start = min(int(rec.get("after", -1)) for rec in publishing.values()) + 1
-        found = await scan_task_ids(rt.config.broker, T.RESULTS, start, set(publishing))
+        found = await scan_task_ids(rt.config.broker, T.RESULTS, start, set(publishing),
+                                    kafka=rt.config.kafka)
         for task_id, rec in publishing.items():
             if task_id in found:
                 rt.mark_done(task_id, rec.get("source"), found[task_id], rec["result"]["status"])

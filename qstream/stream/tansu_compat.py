@@ -80,12 +80,14 @@ async def fetch_end_offsets(
     listed: Mapping[TopicPartition, int],
     *,
     timeout_ms: int = 2000,
+    auth: Mapping[str, Any] | None = None,
 ) -> dict[TopicPartition, int]:
     """Return true end offsets (high watermarks) read from fetch responses.
 
     ``listed`` holds the (possibly short) ListOffsets answers; each is at most
     one batch behind, so one fetch at ``listed - 1`` returns a response whose
-    high watermark is exact. Empty partitions keep their listed offset.
+    high watermark is exact. Empty partitions keep their listed offset. ``auth``
+    holds the SASL/TLS keyword arguments (:func:`qstream.stream.security.client_settings`).
     """
     wanted = [tp for tp, off in listed.items() if off > 0]
     result = dict(listed)
@@ -94,6 +96,7 @@ async def fetch_end_offsets(
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS, max_partition_fetch_bytes=64 * 1024,
+        **(auth or {}),
     )
     await consumer.start()
     try:
@@ -128,7 +131,10 @@ class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = self._ensure_consumer()
         listed = await consumer.end_offsets(partitions)
         bootstrap = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
-        return await fetch_end_offsets(bootstrap, listed)
+        conf = self.app.conf
+        auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials,
+                                                           conf.ssl_context)
+        return await fetch_end_offsets(bootstrap, listed, auth=auth)
 
 
 class TansuConsumer(faust_aiokafka.Consumer):
@@ -148,15 +154,17 @@ def register() -> None:
     TRANSPORTS.aliases.setdefault("tansu", "qstream.stream.tansu_compat:TansuTransport")
 
 
-async def detect_flavour(bootstrap: str, timeout_s: float = 10.0) -> str:
+async def detect_flavour(bootstrap: str, timeout_s: float = 10.0,
+                         auth: Mapping[str, Any] | None = None) -> str:
     """Return ``"tansu"`` or ``"kafka"`` from the cluster id the broker reports.
 
     tansu reports ``tansu_cluster`` unless started with another ``--cluster-id``.
+    ``auth`` holds the SASL/TLS keyword arguments.
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=int(timeout_s * 1000))
+                                request_timeout_ms=int(timeout_s * 1000), **(auth or {}))
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)

@@ -35,8 +35,9 @@ by running ``qstream executor`` processes for some backends on other machines.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 TASKS = "qstream.tasks"
 RESULTS = "qstream.results"
@@ -83,16 +84,18 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
-                        timeout_s: float = 30.0) -> list[str]:
+                        timeout_s: float = 30.0, auth: Mapping[str, Any] | None = None,
+                        ) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     Replication factor 1 suits the embedded broker and a single-node Kafka; a
-    production cluster should pre-create topics with its own replication.
+    production cluster should pre-create topics with its own replication. ``auth``
+    holds the SASL/TLS keyword arguments (:func:`qstream.stream.security.client_settings`).
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=int(timeout_s * 1000))
+                                request_timeout_ms=int(timeout_s * 1000), **(auth or {}))
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         existing = set(await admin.list_topics())

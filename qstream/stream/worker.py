@@ -10,15 +10,15 @@ import faust
 
 from qstream.backends.faults import parse_faults
 from qstream.backends.fleet import fleet_specs
-from qstream.config import WorkerConfig
-from qstream.errors import BrokerError
-from qstream.stream import tansu_compat, tracing
+from qstream.config import KafkaSecurity, WorkerConfig
+from qstream.stream import security, tansu_compat, tracing
 from qstream.stream.topics import ensure_topics, pipeline_topics
 
 log = logging.getLogger("qstream.worker")
 
 
-def resolve_broker(broker: str, timeout_s: float = 15.0) -> str:
+def resolve_broker(broker: str, timeout_s: float = 15.0,
+                   kafka: KafkaSecurity | None = None) -> str:
     """Return the broker URL with the right scheme.
 
     A ``kafka://`` URL that points at tansu (the embedded broker) is rewritten to
@@ -26,26 +26,37 @@ def resolve_broker(broker: str, timeout_s: float = 15.0) -> str:
 
     Raises
     ------
-    BrokerError
+    qstream.errors.BrokerAuthError
+        If the broker refuses the SASL credentials of ``kafka`` or its TLS handshake fails.
+    qstream.errors.BrokerError
         If no broker answers within ``timeout_s``.
     """
     if not broker.startswith("kafka://"):
         return broker
     bootstrap = broker.split("://", 1)[1]
-    try:
-        flavour = asyncio.run(tansu_compat.detect_flavour(bootstrap, timeout_s))
-    except Exception as exc:
-        raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f} s "
-                          f"({type(exc).__name__}: {exc}); is it running?") from exc
+
+    async def detect() -> str:
+        try:
+            return await tansu_compat.detect_flavour(bootstrap, timeout_s,
+                                                     auth=security.client_settings(kafka))
+        except Exception as exc:
+            raise await security.connection_error(bootstrap, kafka, exc, timeout_s) from exc
+
+    flavour = asyncio.run(detect())
     return f"tansu://{bootstrap}" if flavour == "tansu" else broker
 
 
 def prepare(config: WorkerConfig) -> WorkerConfig:
     """Resolve the broker flavour and create missing topics."""
     parse_faults(config.faults)  # a bad spec fails before anything connects
-    config = config.with_(broker=resolve_broker(config.broker))
+    log.info("%s; %s", config.kafka.describe(), config.credentials.presence())
+    if config.kafka.security_protocol == "SASL_PLAINTEXT" and config.kafka.sasl_mechanism == "PLAIN":
+        log.warning("SASL PLAIN over SASL_PLAINTEXT sends the Kafka password unencrypted; "
+                    "use SASL_SSL or a SCRAM mechanism")
+    config = config.with_(broker=resolve_broker(config.broker, kafka=config.kafka))
     names = [s.name for s in fleet_specs(config.fleet)]
-    created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names)))
+    created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names),
+                                        auth=security.client_settings(config.kafka)))
     if created:
         log.info("created topics: %s", ", ".join(created))
     return config
