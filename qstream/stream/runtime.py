@@ -27,7 +27,7 @@ from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Hedge, Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
-from qstream.stream import codec, tracing
+from qstream.stream import codec, metrics, tracing
 from qstream.stream import topics as T
 from qstream.stream.messages import dlq_entry
 
@@ -187,6 +187,7 @@ class Runtime:
             await self.topics[topic].send(
                 key=key.encode("utf-8") if key is not None else None, value=value,
                 headers=out or headers)
+        metrics.observe(topic, message)  # SLI metrics of what this process publishes
 
     async def send_result(self, result: dict[str, Any]) -> None:
         task_id = result["task_id"]
