@@ -8,6 +8,7 @@ and one row per backend, refreshed every ``--interval`` seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from typing import Annotated, Any
@@ -133,6 +134,8 @@ def status(
     from qstream.stream import sli_reader
     from qstream.stream.worker import resolve_broker
 
+    # aiokafka logs every failed connection attempt; the error below says it once.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     sli = SLIAggregator()
     try:
         url = resolve_broker(broker, timeout_s)

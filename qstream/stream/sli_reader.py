@@ -56,8 +56,9 @@ async def _start(broker: str, *, from_now: bool, timeout_s: float,
         existing = await asyncio.wait_for(consumer.topics(), timeout_s)
     except Exception as exc:
         await consumer.stop()
-        raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s "
-                          f"({type(exc).__name__}: {exc}); is it running?") from exc
+        reason = str(exc) or type(exc).__name__  # a timeout has no message
+        raise BrokerError(f"no Kafka broker answered at {bootstrap} (timeout {timeout_s:g} s): "
+                          f"{reason}; is it running?") from exc
     partitions = [TopicPartition(topic, p) for topic in SLI_TOPICS if topic in existing
                   for p in sorted(consumer.partitions_for_topic(topic) or ())]
     if partitions:
