@@ -159,11 +159,16 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
 
 
 def status_event(backend: Backend) -> dict[str, Any]:
-    return {
+    """The ``backend_status`` event; ``calibration_age_s`` only for a calibrated backend."""
+    event = {
         "schema": "qstream.telemetry.v1", "event": "backend_status", "at": time.time(),
         "backend": backend.spec.name, "pending_jobs": int(backend.pending_jobs()),
         "operational": bool(backend.operational()),
     }
+    calibration = backend.spec.calibration
+    if calibration is not None and calibration.updated_at_s > 0:  # 0: snapshot date unknown
+        event["calibration_age_s"] = max(0.0, event["at"] - calibration.updated_at_s)
+    return event
 
 
 def attach(app: faust.App, rt: Runtime, backends: dict[str, Backend]) -> None:

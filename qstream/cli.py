@@ -1,4 +1,5 @@
-"""The ``qstream`` command line: broker, worker, executor, submit, demo, predictor eval, simulate, report."""
+"""The ``qstream`` command line: broker, worker, executor, submit, status, demo, predictor eval,
+simulate, report."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from qstream.cli_predictor import predictor_app
 from qstream.cli_sim import register as register_sim_commands
+from qstream.cli_status import register as register_status_command
 from qstream.config import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity, WorkerConfig
 from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
@@ -36,6 +38,9 @@ PolicyOpt = Annotated[str, typer.Option(
 OtelOpt = Annotated[str | None, typer.Option(
     "--otel-exporter", help="OpenTelemetry spans: none | console | otlp[:URL] | memory:PATH "
                             "(default: $QSTREAM_OTEL_EXPORTER or none)")]
+OtelMetricsOpt = Annotated[str | None, typer.Option(
+    "--otel-metrics-exporter", help="OpenTelemetry metrics (SLIs): none | console | otlp[:URL] | "
+                                    "memory:PATH (default: $QSTREAM_OTEL_METRICS_EXPORTER or none)")]
 FaultsOpt = Annotated[str | None, typer.Option(
     "--faults", help="injected backend faults, e.g. 'cpu_statevector:fail=0.3,timeout=0.1;"
                      "braket_local:outage=0-120' (default: $QSTREAM_FAULTS or none)")]
@@ -140,14 +145,16 @@ def broker(
 
 def _config(broker: str, fleet: str | None, time_scale: float, policy: str, seed: int,
             realloc_margin: float, local_executors: bool = True,
-            otel_exporter: str | None = None, faults: str | None = None, *,
+            otel_exporter: str | None = None, faults: str | None = None,
+            otel_metrics_exporter: str | None = None, *,
             kafka: KafkaSecurity, credentials: Credentials) -> WorkerConfig:
     return WorkerConfig.from_env(
         broker=broker, kafka=kafka, credentials=credentials,
         fleet=tuple(n.strip() for n in fleet.split(",") if n.strip()) if fleet else None,
         time_scale=time_scale, policy=_check_policy(policy), seed=seed,
         realloc_margin=realloc_margin, local_executors=local_executors,
-        otel_exporter=otel_exporter, faults=faults)
+        otel_exporter=otel_exporter, faults=faults,
+        otel_metrics_exporter=otel_metrics_exporter)
 
 
 @app.command()
@@ -170,6 +177,7 @@ def worker(
     kafka_ssl_certfile: CertfileOpt = None,
     kafka_ssl_keyfile: KeyfileOpt = None,
     kafka_ssl_check_hostname: CheckHostnameOpt = None,
+    otel_metrics_exporter: OtelMetricsOpt = None,
 ) -> None:
     """Run the pipeline worker (partition, dispatch, learn, reallocate, post-process, execute)."""
     from qstream.stream.worker import run_worker
@@ -180,7 +188,7 @@ def worker(
                        kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile,
                        kafka_ssl_check_hostname)
         run_worker(_config(broker, fleet, time_scale, policy, seed, realloc_margin, executors,
-                           otel_exporter, faults, kafka=kafka,
+                           otel_exporter, faults, otel_metrics_exporter, kafka=kafka,
                            credentials=Credentials.from_secrets(secrets)), loglevel=loglevel)
     except QStreamError as exc:
         _fail(exc)
@@ -203,6 +211,7 @@ def executor(
     kafka_ssl_certfile: CertfileOpt = None,
     kafka_ssl_keyfile: KeyfileOpt = None,
     kafka_ssl_check_hostname: CheckHostnameOpt = None,
+    otel_metrics_exporter: OtelMetricsOpt = None,
 ) -> None:
     """Run executors for some backends only (scale execution out across machines)."""
     from qstream.stream.worker import run_executor
@@ -214,7 +223,8 @@ def executor(
                        kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile,
                        kafka_ssl_check_hostname)
         run_executor(_config(broker, None, time_scale, "predictive-realloc", seed, 0.1,
-                             otel_exporter=otel_exporter, faults=faults, kafka=kafka,
+                             otel_exporter=otel_exporter, faults=faults,
+                             otel_metrics_exporter=otel_metrics_exporter, kafka=kafka,
                              credentials=Credentials.from_secrets(secrets)), names,
                      loglevel=loglevel)
     except QStreamError as exc:
@@ -352,3 +362,4 @@ def demo(
 
 app.add_typer(predictor_app, name="predictor")
 register_sim_commands(app)
+register_status_command(app)

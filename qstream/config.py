@@ -241,6 +241,10 @@ class WorkerConfig:
         Where OpenTelemetry spans go: ``none`` (default, no-op tracer), ``console``,
         ``otlp`` / ``otlp:URL`` (OTLP/HTTP) or ``memory:PATH`` (JSON lines at exit,
         for tests); see :mod:`qstream.stream.tracing`.
+    otel_metrics_exporter:
+        Where OpenTelemetry metrics (the SLIs) go, same values as ``otel_exporter``
+        (``memory:PATH`` writes one JSON document at exit); see
+        :mod:`qstream.stream.metrics`.
     faults:
         Injected backend faults, e.g. ``"cpu_statevector:fail=0.3;braket_local:outage=0-120"``
         (grammar in :mod:`qstream.backends.faults`); empty means none.
@@ -282,6 +286,7 @@ class WorkerConfig:
     status_interval_s: float = 1.0
     snapshot_every: int = 10
     otel_exporter: str = "none"
+    otel_metrics_exporter: str = "none"
     faults: str = ""
     retry_attempts: int = 3
     retry_initial_s: float = 0.05
@@ -304,6 +309,7 @@ class WorkerConfig:
         if not 0.0 <= self.realloc_margin < 1.0:
             raise ConfigError(f"realloc_margin must be in [0, 1), got {self.realloc_margin}")
         check_otel_exporter(self.otel_exporter)
+        check_otel_exporter(self.otel_metrics_exporter)
         if self.retry_attempts < 1:
             raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts}")
         if not 0.0 <= self.retry_initial_s <= self.retry_max_s:

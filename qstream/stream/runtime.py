@@ -27,7 +27,7 @@ from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Hedge, Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
-from qstream.stream import codec, tracing
+from qstream.stream import codec, metrics, tracing
 from qstream.stream import topics as T
 from qstream.stream.crash_points import crash_point
 from qstream.stream.durable import JsonTable
@@ -227,6 +227,7 @@ class Runtime:
             return await self.topics[topic].send(
                 key=key.encode("utf-8") if key is not None else None, value=value,
                 headers=out or headers)
+        metrics.observe(topic, message)  # SLI metrics of what this process publishes
 
     # -- tasks and results (durable) ------------------------------------------------------
     def task_record(self, task_id: str) -> dict[str, Any] | None:

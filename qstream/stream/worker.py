@@ -11,7 +11,7 @@ import faust
 from qstream.backends.faults import parse_faults
 from qstream.backends.fleet import fleet_specs
 from qstream.config import KafkaSecurity, WorkerConfig
-from qstream.stream import security, tansu_compat, tracing
+from qstream.stream import metrics, security, tansu_compat, tracing
 from qstream.stream.topics import ensure_topics, pipeline_topics
 
 log = logging.getLogger("qstream.worker")
@@ -71,6 +71,7 @@ def _run(app: faust.App, pool: object, loglevel: str) -> None:
         if shutdown is not None:
             shutdown(wait=True, cancel_futures=True)
         tracing.shutdown()  # flush spans (the memory exporter writes its file here)
+        metrics.shutdown()  # likewise for metrics
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:
@@ -79,6 +80,7 @@ def run_worker(config: WorkerConfig, *, loglevel: str = "WARNING") -> None:
 
     config = prepare(config)
     tracing.configure(config.otel_exporter, "qstream-worker")
+    metrics.configure(config.otel_metrics_exporter, "qstream-worker")
     app, rt = create_worker_app(config)
     _run(app, rt.pool, loglevel)
 
@@ -90,5 +92,6 @@ def run_executor(config: WorkerConfig, backends: Sequence[str], *,
 
     config = prepare(config)
     tracing.configure(config.otel_exporter, "qstream-executor")
+    metrics.configure(config.otel_metrics_exporter, "qstream-executor")
     app, rt = create_executor_app(config, backends)
     _run(app, rt.pool, loglevel)

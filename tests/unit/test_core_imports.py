@@ -7,7 +7,7 @@ import ast
 from purity_helpers import loaded_after_import, walk_imports
 
 MODULES = ["partition", "online_model", "predictor", "scheduler", "postprocess", "assembly",
-           "circuit_breaker"]
+           "circuit_breaker", "distribution", "metric_catalog", "sli"]
 FORBIDDEN = ["faust", "aiokafka", "kafka", "qiskit_aer", "qiskit_ibm_runtime", "braket",
              "tenacity"]
 
