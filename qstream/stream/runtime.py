@@ -224,10 +224,11 @@ class Runtime:
                 f"send {topic}", context=context, kind=tracing.SEND,
                 attributes={**tracing.send_attributes(topic, key), **(attributes or {})}):
             out = tracing.inject(headers)
-            return await self.topics[topic].send(
+            delivery = await self.topics[topic].send(
                 key=key.encode("utf-8") if key is not None else None, value=value,
                 headers=out or headers)
         metrics.observe(topic, message)  # SLI metrics of what this process publishes
+        return delivery
 
     # -- tasks and results (durable) ------------------------------------------------------
     def task_record(self, task_id: str) -> dict[str, Any] | None:
