@@ -36,14 +36,16 @@ def submit_and_wait(url: str, tasks: list[dict[str, Any]], timeout_s: float = 18
 
 
 def dlq_entries(url: str, task_id: str | None = None, timeout_s: float = 30.0,
-                reason: str | None = None) -> list[dict[str, Any]]:
+                reason: str | None = None, error_part: str = "") -> list[dict[str, Any]]:
+    """The first DLQ entry (as a list; empty if none) matching every given filter."""
     async def go() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         async with Client(url) as client:
             async def collect() -> None:
                 async for _, msg in client.stream(T.DLQ):
                     if (task_id is None or msg.get("task_id") == task_id) and \
-                            (reason is None or msg["reason"] == reason):
+                            (reason is None or msg["reason"] == reason) and \
+                            error_part in msg["error"]:
                         found.append(msg)
                         return
             with contextlib.suppress(TimeoutError):
@@ -174,6 +176,15 @@ def test_duplicate_task_id_while_running_is_rejected(worker) -> None:
     assert t["task_id"] in asyncio.run(first())
     results = _all_results(worker.broker_url, t["task_id"], wait_s=3.0)
     assert len(results) == 1 and results[0]["status"] == "completed"
+
+    # Once answered, the same task_id is still rejected: its result stays the only one.
+    async def again() -> None:
+        async with Client(worker.broker_url) as client:
+            await client.submit(t)
+    asyncio.run(again())
+    assert dlq_entries(worker.broker_url, t["task_id"], reason="duplicate",
+                       error_part="already has its result")
+    assert len(_all_results(worker.broker_url, t["task_id"], wait_s=3.0)) == 1
 
 
 def _all_results(url: str, task_id: str, wait_s: float) -> list[dict[str, Any]]:
