@@ -122,6 +122,9 @@ async def finish_recovery(rt: Runtime) -> None:
     for task_id, assembly in list(rt.assemblies.items()):
         if assembly.done:
             await finish_task(rt, task_id, assembly)
+    resent = await rt.resend_in_flight()
+    if resent:
+        log.warning("sent %d in-flight sub-tasks to their backends again", resent)
     await rt.release()
     rt.sync_state()
 
