@@ -82,7 +82,11 @@ def restore_state(rt: Runtime) -> None:
             rt.assemblies[task_id] = assembly_from_plan(rec["plan"])
             active += 1
     parts = 0
-    for _, data in rt.part_table.items():
+    for sid, data in rt.part_table.items():
+        record = rt.task_record(data["task_id"])
+        if record is not None and record["state"] != "active":
+            rt.part_table.delete(sid)  # left over from a crash after the result went out
+            continue
         assembly = rt.assemblies.get(data["task_id"])
         if assembly is None:
             rt.orphan_parts.setdefault(data["task_id"], []).append(data)
@@ -133,8 +137,11 @@ async def finish_task(rt: Runtime, task_id: str, assembly: TaskAssembly) -> None
     """Publish a finished assembly's result and drop the task's state."""
     result = assembly.result(time.time())
     del rt.assemblies[task_id]
-    rt.forget_task(task_id, cancel=result["status"] == "failed")
+    # Publish first: the task's parts and sub-task records may only go once its
+    # result is recorded, or a crash in between would leave an active task
+    # whose parts are gone.
     await rt.publish_result(result)
+    rt.forget_task(task_id, cancel=result["status"] == "failed")
 
 
 def prune_done(rt: Runtime, now: float) -> int:
