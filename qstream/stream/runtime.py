@@ -439,8 +439,9 @@ class Runtime:
 
         Why: the exec record of a sub-task the dead worker was running is not
         reliably redelivered. faust-streaming 0.15.3 was seen to commit exec
-        offsets past records that never ran (tests/integration/test_crash_points.py
-        lost one in 3 of 6 runs on a loaded machine). Sending it again costs a
+        offsets past records that never ran: the ``result-sent`` scenario of
+        tests/integration/test_crash_points.py, run 10 times next to a CPU hog,
+        lost a sub-task 4 times without this. Sending it again costs a
         second execution when the record is also redelivered; the copies share
         the attempt number (and so the simulator seed), and the first result wins.
         """
