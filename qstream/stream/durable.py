@@ -119,9 +119,7 @@ async def scan_task_ids(broker: str, topic: str, start_offset: int, task_ids: se
     found: dict[str, int] = {}
     try:
         consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        if tansu_compat.is_tansu(broker):
-            end = (await tansu_compat.fetch_end_offsets(bootstrap, {tp: end}, auth=auth))[tp]
+        end = (await tansu_compat.end_offsets(consumer, broker, [tp], auth))[tp]
         if start_offset >= end:
             return found
         consumer.seek(tp, max(start_offset, 0))

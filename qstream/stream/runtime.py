@@ -350,7 +350,6 @@ class Runtime:
             for sid in self.persisted.pop(task_id, set()) | subtask_ids:
                 self.subtask_table.delete(sid)
                 self.part_table.delete(sid)
-            self.scheduler.drain_changed()  # their completion must not be written back
 
     def clear_state(self) -> None:
         """Forget all in-memory task and scheduler state (this worker lost ownership)."""

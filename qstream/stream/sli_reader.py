@@ -72,16 +72,6 @@ async def _start(broker: str, *, from_now: bool, timeout_s: float,
     return consumer, partitions
 
 
-async def _end_offsets(consumer: AIOKafkaConsumer, broker: str,
-                       partitions: list[TopicPartition],
-                       kafka: KafkaSecurity | None = None) -> dict[TopicPartition, int]:
-    listed = await consumer.end_offsets(partitions)
-    if tansu_compat.is_tansu(broker):  # tansu's ListOffsets can be one batch short
-        return await tansu_compat.fetch_end_offsets(broker.split("://", 1)[-1], listed,
-                                                    auth=security.client_settings(kafka))
-    return dict(listed)
-
-
 async def read_to_end(broker: str, sli: SLIAggregator, *, from_now: bool = False,
                       timeout_s: float = 10.0, max_wait_s: float = 60.0,
                       kafka: KafkaSecurity | None = None) -> int:
@@ -110,7 +100,8 @@ async def read_to_end(broker: str, sli: SLIAggregator, *, from_now: bool = False
     try:
         if not partitions or from_now:
             return 0
-        end = await _end_offsets(consumer, broker, partitions, kafka)
+        end = await tansu_compat.end_offsets(consumer, broker, partitions,
+                                             security.client_settings(kafka))
         deadline = time.monotonic() + max_wait_s
         pending = {tp for tp in partitions if end[tp] > 0}
         while pending:

@@ -118,6 +118,20 @@ async def fetch_end_offsets(
     return result
 
 
+async def end_offsets(consumer: aiokafka.AIOKafkaConsumer, broker: str,
+                      partitions: list[TopicPartition],
+                      auth: Mapping[str, Any] | None = None) -> dict[TopicPartition, int]:
+    """End offsets of ``partitions`` for a plain aiokafka ``consumer`` on ``broker``.
+
+    ListOffsets on Apache Kafka; on tansu (``tansu://``) corrected by
+    :func:`fetch_end_offsets`, because its ListOffsets can be one batch short.
+    """
+    listed = await consumer.end_offsets(partitions)
+    if is_tansu(broker):
+        return await fetch_end_offsets(broker.split("://", 1)[-1], listed, auth=auth)
+    return dict(listed)
+
+
 class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread with fixes 1 and 2 of the module docstring."""
 
