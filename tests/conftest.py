@@ -7,6 +7,7 @@ broker started by the session fixture.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,6 +53,10 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout_s)
+        # A worker that was SIGKILLed leaves its simulator processes behind; they are
+        # in its session's process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         return int(self.proc.returncode)
 
 
