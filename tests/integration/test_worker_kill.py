@@ -86,10 +86,13 @@ def test_sigkill_owner_three_times_loses_and_doubles_nothing(tmp_path: Path,
                     for k in range(KILLS):
                         victim = await wait_roles()
                         # Let the owner make progress (and learn) before it dies.
+                        # 15 results mean >= 10 learned executions: a predictor snapshot exists.
                         before = len(arrivals)
-                        deadline = time.monotonic() + 60
+                        deadline = time.monotonic() + 180
                         while len(arrivals) < before + 15 and time.monotonic() < deadline:
                             await asyncio.sleep(0.1)
+                        assert len(arrivals) >= before + 15, \
+                            f"only {len(arrivals) - before} results in 180 s before kill {k + 1}"
                         assert len(counts) < len(ids), "the workload finished before kill " \
                             f"{k + 1}; make it longer"
                         survivor = workers[1 - victim]
