@@ -57,3 +57,44 @@ class BrokerAuthError(BrokerError):
 
 class ConfigError(QStreamError):
     """A configuration value is missing or out of range."""
+
+
+TASK_CONTENT_REASONS = ("zero_weights", "duplicate_circuit", "dependencies", "unknown_backend",
+                        "task_content")
+"""DLQ reasons of :class:`TaskContentError` (each is also in ``qstream.dlq.v1``'s enum)."""
+
+
+class TaskContentError(QStreamError):
+    """A task passes its JSON Schema but its content cannot be run as given.
+
+    Raised by the pure core (cost weights, partitioning) for what a schema cannot
+    express; the partition agent sends the record to ``qstream.dlq`` with
+    :attr:`reason`.
+
+    Attributes
+    ----------
+    reason:
+        The DLQ reason, one of :data:`TASK_CONTENT_REASONS`: ``zero_weights`` (every
+        cost weight is 0), ``duplicate_circuit`` (two circuits share a name),
+        ``dependencies`` (an unknown or cyclic ``depends_on``), ``unknown_backend``
+        (an allow-list names no backend of the fleet), ``task_content`` (any other
+        out-of-range field).
+
+    Examples
+    --------
+    >>> TaskContentError("all weights are 0", reason="zero_weights").reason
+    'zero_weights'
+    """
+
+    def __init__(self, message: str, *, reason: str = "task_content") -> None:
+        if reason not in TASK_CONTENT_REASONS:
+            raise ValueError(f"unknown task content reason {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+
+
+class SchedulerLookupError(QStreamError):
+    """The scheduler holds no such sub-task or backend: unknown, already completed or dropped.
+
+    Callers that handle redelivered events treat it as "stale" and move on.
+    """
