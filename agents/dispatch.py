@@ -85,11 +85,10 @@ def decide_span(rt: Runtime, decision: Decision) -> otel_context.Context:
 
 async def handle(rt: Runtime, message: Any) -> None:
     try:
-        data = codec.decode(message.value, expected="qstream.subtask.v1")
+        subtask = codec.decode_subtask(message.value)
     except ValidationError as exc:
         await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
-    subtask = SubTask.from_dict(data)
     if subtask.subtask_id in rt.subtasks:
         return  # redelivered: already placed
     record = rt.task_record(subtask.task_id)

@@ -16,9 +16,9 @@ import faust
 import orjson
 
 from qstream.circuits import analyze_qasm
-from qstream.core.cost import CostWeights
 from qstream.core.partition import CircuitInput, partition_task
-from qstream.errors import CapacityError, CircuitError, ConfigError, ValidationError
+from qstream.core.task import Task
+from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.messages import failed_result
@@ -37,33 +37,33 @@ def _task_id_of(raw: bytes | None) -> str | None:
     return task_id if isinstance(task_id, str) and 0 < len(task_id) <= 200 else None
 
 
-def _check_limits(task: dict[str, Any], rt: Runtime) -> None:
+def _check_limits(task: Task, rt: Runtime) -> None:
     limits = rt.config.limits
-    if task["shots"] > limits.max_shots:
+    if task.shots > limits.max_shots:
         raise ValidationError(
-            f"shots={task['shots']} exceeds this worker's limit of {limits.max_shots}",
+            f"shots={task.shots} exceeds this worker's limit of {limits.max_shots}",
             reason="limit")
-    if len(task["circuits"]) > limits.max_circuits:
+    if len(task.circuits) > limits.max_circuits:
         raise ValidationError(
-            f"task has {len(task['circuits'])} circuits; the limit is {limits.max_circuits}",
+            f"task has {len(task.circuits)} circuits; the limit is {limits.max_circuits}",
             reason="limit")
 
 
-def _analyze(task: dict[str, Any], rt: Runtime) -> list[CircuitInput]:
+def _analyze(task: Task, rt: Runtime) -> list[CircuitInput]:
     circuits = []
     max_qubits = rt.config.limits.max_qubits
-    for c in task["circuits"]:
-        features = analyze_qasm(c["qasm"], c["name"])
+    for c in task.circuits:
+        features = analyze_qasm(c.qasm, c.name)
         if max_qubits is not None and features.num_qubits > max_qubits:
             raise ValidationError(
-                f"circuit '{c['name']}' needs {features.num_qubits} qubits; "
+                f"circuit '{c.name}' needs {features.num_qubits} qubits; "
                 f"this worker's limit is {max_qubits}", reason="limit")
-        circuits.append(CircuitInput(name=c["name"], qasm=c["qasm"], features=features,
-                                     depends_on=tuple(c.get("depends_on", ()))))
+        circuits.append(CircuitInput(name=c.name, qasm=c.qasm, features=features,
+                                     depends_on=c.depends_on))
     return circuits
 
 
-def allowed_backends(task: dict[str, Any], rt: Runtime) -> list[str] | None:
+def allowed_backends(task: Task, rt: Runtime) -> list[str] | None:
     """The task's ``backends`` allow-list narrowed to its ``kinds``; None means any.
 
     Raises
@@ -71,8 +71,8 @@ def allowed_backends(task: dict[str, Any], rt: Runtime) -> list[str] | None:
     CapacityError
         If no backend of the fleet has one of the requested kinds.
     """
-    names = task.get("backends")
-    kinds = task.get("kinds")
+    names = None if task.backends is None else list(task.backends)
+    kinds = task.kinds
     if kinds is None:
         return names
     pool = names if names is not None else [s.name for s in rt.specs]
@@ -98,15 +98,14 @@ async def handle(rt: Runtime, message: Any) -> None:
     raw: bytes | None = message.value
     source = source_of(message)
     try:
-        task = codec.decode(raw, expected="qstream.task.v1",
-                            max_bytes=rt.config.limits.max_message_bytes)
+        task = codec.decode_task(raw, max_bytes=rt.config.limits.max_message_bytes)
         _check_limits(task, rt)
-    except ValidationError as exc:
+    except (ValidationError, TaskContentError) as exc:
         task_id = _task_id_of(raw) if exc.reason != "too_large" else None
         await reject(rt, message, exc.reason, str(exc), task_id)
         return
 
-    task_id = task["task_id"]
+    task_id = task.task_id
     key = message.key.decode("utf-8", "replace") if message.key is not None else None
     if key is not None and key != task_id:
         await reject(rt, message, "missing_key",
@@ -128,14 +127,14 @@ async def handle(rt: Runtime, message: Any) -> None:
         rt.metrics.tasks_rejected += 1
         return
 
-    submitted_at = float(task.get("submitted_at") or time.time())
+    submitted_at = task.submitted_at or time.time()
     try:
         circuits = await asyncio.get_running_loop().run_in_executor(None, _analyze, task, rt)
         subtasks = partition_task(
-            task_id, circuits, task["shots"], rt.specs,
-            weights=CostWeights.from_dict(task.get("weights")),
-            priority=int(task.get("priority", 5)),
-            deadline_s=task.get("deadline_s"),
+            task_id, circuits, task.shots, rt.specs,
+            weights=task.weights,
+            priority=task.priority,
+            deadline_s=task.deadline_s,
             allowed_backends=allowed_backends(task, rt),
             submitted_at_s=rt.now_s(),
         )
@@ -145,14 +144,14 @@ async def handle(rt: Runtime, message: Any) -> None:
     except CapacityError as exc:
         await reject(rt, message, "capacity", str(exc), task_id)
         return
-    except (ValidationError, ConfigError) as exc:
-        await reject(rt, message, getattr(exc, "reason", "schema"), str(exc), task_id)
+    except (ValidationError, TaskContentError) as exc:
+        await reject(rt, message, exc.reason, str(exc), task_id)
         return
 
     rt.metrics.tasks_accepted += 1
     plan = {
         "schema": "qstream.plan.v1", "task_id": task_id,
-        "circuits": [{"name": c.name, "shots": task["shots"]} for c in circuits],
+        "circuits": [{"name": c.name, "shots": task.shots} for c in circuits],
         "subtasks": len(subtasks), "submitted_at": submitted_at,
     }
     if record is None:

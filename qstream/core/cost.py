@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qstream.errors import ConfigError
+from qstream.errors import TaskContentError
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,9 @@ class CostWeights:
 
     Raises
     ------
-    ConfigError
-        If a weight is negative or not finite, or all three are zero.
+    TaskContentError
+        ``reason="zero_weights"`` if all three are zero (the schema cannot express
+        that); ``reason="task_content"`` if a weight is negative or not finite.
 
     Examples
     --------
@@ -37,7 +38,14 @@ class CostWeights:
     >>> CostWeights(time=-1.0)
     Traceback (most recent call last):
     ...
-    qstream.errors.ConfigError: weights must be finite and >= 0, got time=-1.0
+    qstream.errors.TaskContentError: weights must be finite and >= 0, got time=-1.0
+    >>> CostWeights(0.0, 0.0, 0.0)
+    Traceback (most recent call last):
+    ...
+    qstream.errors.TaskContentError: at least one of the weights time, error, cost must be > 0
+    >>> w = CostWeights.from_dict({"error": 3.0})
+    >>> w.to_dict(), CostWeights.from_dict(w.to_dict()) == w
+    ({'time': 1.0, 'error': 3.0, 'cost': 1.0}, True)
     """
 
     time: float = 1.0
@@ -48,9 +56,10 @@ class CostWeights:
         for name in ("time", "error", "cost"):
             value = getattr(self, name)
             if not (value >= 0.0 and value != float("inf")):
-                raise ConfigError(f"weights must be finite and >= 0, got {name}={value}")
+                raise TaskContentError(f"weights must be finite and >= 0, got {name}={value}")
         if self.time == self.error == self.cost == 0.0:
-            raise ConfigError("at least one of the weights time, error, cost must be > 0")
+            raise TaskContentError("at least one of the weights time, error, cost must be > 0",
+                                   reason="zero_weights")
 
     @classmethod
     def from_dict(cls, data: dict[str, float] | None) -> CostWeights:
@@ -61,6 +70,11 @@ class CostWeights:
             error=float(data.get("error", 1.0)),
             cost=float(data.get("cost", 1.0)),
         )
+
+    def to_dict(self) -> dict[str, float]:
+        """The ``weights`` object of ``qstream.task.v1`` / ``qstream.subtask.v1``
+        (every key present); :meth:`from_dict` inverts it."""
+        return {"time": self.time, "error": self.error, "cost": self.cost}
 
 
 @dataclass(frozen=True, slots=True)

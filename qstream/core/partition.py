@@ -16,7 +16,7 @@ from qstream.core.backend_spec import BackendSpec
 from qstream.core.cost import CostWeights
 from qstream.core.features import CircuitFeatures
 from qstream.core.subtask import SubTask
-from qstream.errors import CapacityError, ConfigError
+from qstream.errors import CapacityError, TaskContentError
 
 # CostWeights is frozen, so one shared default instance is safe.
 _DEFAULT_WEIGHTS = CostWeights()
@@ -52,7 +52,7 @@ def split_shots(shots: int, parts: int) -> list[int]:
 
     Raises
     ------
-    ConfigError
+    TaskContentError
         If ``parts < 1`` or ``shots < parts`` (some part would get no shots).
 
     Examples
@@ -63,9 +63,9 @@ def split_shots(shots: int, parts: int) -> list[int]:
     [5]
     """
     if parts < 1:
-        raise ConfigError(f"parts must be >= 1, got {parts}")
+        raise TaskContentError(f"parts must be >= 1, got {parts}")
     if shots < parts:
-        raise ConfigError(f"cannot split {shots} shots into {parts} parts of >= 1 shot")
+        raise TaskContentError(f"cannot split {shots} shots into {parts} parts of >= 1 shot")
     base, extra = divmod(shots, parts)
     return [base + 1 if i < extra else base for i in range(parts)]
 
@@ -122,7 +122,9 @@ def _check_acyclic(deps: dict[str, tuple[str, ...]]) -> None:
                 child = children[i]
                 if colour[child] == grey:
                     cycle = [*path[path.index(child):], child]
-                    raise ConfigError(f"circuit dependencies form a cycle: {' -> '.join(cycle)}")
+                    raise TaskContentError(
+                        f"circuit dependencies form a cycle: {' -> '.join(cycle)}",
+                        reason="dependencies")
                 if colour[child] == white:
                     stack.append((child, 0))
             else:
@@ -172,7 +174,7 @@ def partition_task(
 
     Raises
     ------
-    ConfigError
+    TaskContentError
         No circuits, duplicate circuit names, ``shots < 1``, ``priority`` outside
         0..9, ``deadline_s <= 0``, an unknown or empty ``allowed_backends``, an
         unknown ``depends_on`` name, or a dependency cycle.
@@ -195,19 +197,20 @@ def partition_task(
     qstream.errors.CapacityError: circuit 'big' needs 200 qubits; the largest backend has 27
     """
     if not circuits:
-        raise ConfigError(f"task {task_id!r} has no circuits")
+        raise TaskContentError(f"task {task_id!r} has no circuits")
     if shots < 1:
-        raise ConfigError(f"shots must be >= 1, got {shots}")
+        raise TaskContentError(f"shots must be >= 1, got {shots}")
     if not 0 <= priority <= 9:
-        raise ConfigError(f"priority must be in 0..9, got {priority}")
+        raise TaskContentError(f"priority must be in 0..9, got {priority}")
     if deadline_s is not None and not deadline_s > 0:
-        raise ConfigError(f"deadline_s must be > 0, got {deadline_s}")
+        raise TaskContentError(f"deadline_s must be > 0, got {deadline_s}")
     if not specs:
         raise CapacityError("the fleet has no backends")
     names = [c.name for c in circuits]
     duplicates = sorted(n for n, k in Counter(names).items() if k > 1)
     if duplicates:
-        raise ConfigError(f"circuit names must be unique within a task; repeated: {duplicates}")
+        raise TaskContentError(f"circuit names must be unique within a task; repeated: {duplicates}",
+                               reason="duplicate_circuit")
 
     by_name = {s.name: s for s in specs}
     allowed: tuple[str, ...] | None = None
@@ -216,21 +219,21 @@ def partition_task(
         allowed = tuple(dict.fromkeys(allowed_backends))
         unknown = [n for n in allowed if n not in by_name]
         if unknown:
-            raise ConfigError(
-                f"unknown backends in allowed_backends: {unknown}; valid names: {sorted(by_name)}"
-            )
+            raise TaskContentError(
+                f"unknown backends in allowed_backends: {unknown}; valid names: {sorted(by_name)}",
+                reason="unknown_backend")
         if not allowed:
-            raise ConfigError(f"allowed_backends is empty; valid names: {sorted(by_name)}")
+            raise TaskContentError(f"allowed_backends is empty; valid names: {sorted(by_name)}",
+                                   reason="unknown_backend")
         candidates = [by_name[n] for n in allowed]
 
     deps = {c.name: tuple(dict.fromkeys(c.depends_on)) for c in circuits}
     for c in circuits:
         unknown_deps = [d for d in deps[c.name] if d not in deps]
         if unknown_deps:
-            raise ConfigError(
+            raise TaskContentError(
                 f"circuit {c.name!r} depends on unknown circuits {unknown_deps}; "
-                f"circuits of this task: {names}"
-            )
+                f"circuits of this task: {names}", reason="dependencies")
     _check_acyclic(deps)
 
     split_counts: dict[str, int] = {}

@@ -35,10 +35,14 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
+from referencing import Registry, Resource
 
+from qstream.core.subtask import SubTask
+from qstream.core.task import Task
 from qstream.errors import ConfigError, ValidationError
 
-__all__ = ["SCHEMA_NAMES", "decode", "encode", "load_schema", "validate"]
+__all__ = ["SCHEMA_NAMES", "decode", "decode_subtask", "decode_task", "encode", "load_schema",
+           "validate"]
 
 SCHEMA_NAMES: frozenset[str] = frozenset({
     "qstream.task.v1",
@@ -92,10 +96,26 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+DEFS_FILES: tuple[str, ...] = ("defs/qstream.defs.v1.json",)
+"""Shared ``$defs`` files in :mod:`qstream.schemas`, referenced by the message schemas
+(``{"$ref": "defs/qstream.defs.v1.json#/$defs/weights"}``); not message schemas themselves."""
+
+
+@cache
+def _registry() -> Registry:
+    """The shared ``$defs`` resources, under their ``$id``, for resolving ``$ref``."""
+    registry: Registry = Registry()
+    for path in DEFS_FILES:
+        contents = orjson.loads(resources.files("qstream.schemas").joinpath(path).read_bytes())
+        registry = registry.with_resource(contents["$id"], Resource.from_contents(contents))
+    return registry
+
+
 @cache
 def _validator(name: str) -> Validator:
     """Build (once per schema) the validator for ``name``."""
-    return _Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return _Validator(load_schema(name), registry=_registry(),
+                      format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _accepts(names: Iterable[str]) -> str:
@@ -295,6 +315,38 @@ def decode(data: bytes | None, *, expected: str | Collection[str] | None = None,
         raise ValidationError(f"message is not valid JSON: {exc}", reason="json") from exc
     validate(message, expected)
     return message
+
+
+def decode_task(data: bytes | None, *, max_bytes: int | None = None) -> Task:
+    """Parse, validate and type one ``qstream.tasks`` record value: the only place a
+    task message is parsed.
+
+    Raises
+    ------
+    ValidationError
+        As :func:`decode` with ``expected="qstream.task.v1"``.
+    qstream.errors.TaskContentError
+        Schema-valid content that cannot run (see :meth:`Task.from_message`).
+
+    Examples
+    --------
+    >>> raw = (b'{"schema": "qstream.task.v1", "task_id": "t1", "shots": 10,'
+    ...        b' "circuits": [{"name": "c", "qasm": "OPENQASM 2.0;"}], "weights": {"cost": 0}}')
+    >>> decode_task(raw).weights
+    CostWeights(time=1.0, error=1.0, cost=0.0)
+    """
+    return Task.from_message(decode(data, expected="qstream.task.v1", max_bytes=max_bytes))
+
+
+def decode_subtask(data: bytes | None) -> SubTask:
+    """Parse, validate and type one ``qstream.subtask.v1`` record value.
+
+    Raises
+    ------
+    ValidationError
+        As :func:`decode` with ``expected="qstream.subtask.v1"``.
+    """
+    return SubTask.from_dict(decode(data, expected="qstream.subtask.v1"))
 
 
 def _json_type(value: Any) -> str:

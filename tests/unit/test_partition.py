@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from qstream.core.features import CircuitFeatures
 from qstream.core.partition import CircuitInput, partition_task, split_shots
-from qstream.errors import CapacityError, ConfigError
+from qstream.errors import CapacityError, TaskContentError
 
 
 def circ(name: str, qubits: int = 5, *, dynamic: bool = False,
@@ -23,7 +23,7 @@ def circ(name: str, qubits: int = 5, *, dynamic: bool = False,
 @given(shots=st.integers(1, 10**7), parts=st.integers(1, 64))
 def test_split_shots_sums_and_near_equal(shots: int, parts: int) -> None:
     if shots < parts:
-        with pytest.raises(ConfigError):
+        with pytest.raises(TaskContentError):
             split_shots(shots, parts)
         return
     out = split_shots(shots, parts)
@@ -74,8 +74,8 @@ def test_depends_on_maps_to_every_split_of_the_named_circuit() -> None:
     assert all(s.depends_on == () for s in subs if s.circuit_name == "prep")
 
 
-def test_unknown_dependency_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown circuits \\['nope'\\]"):
+def test_unknown_dependency_is_a_task_content_error() -> None:
+    with pytest.raises(TaskContentError, match="unknown circuits \\['nope'\\]"):
         partition_task("t", [circ("a", depends_on=("nope",))], 10, [sim("s")])
 
 
@@ -87,9 +87,9 @@ def test_unknown_dependency_is_a_config_error() -> None:
         {"a": (), "b": ("a", "c"), "c": ("d",), "d": ("b",)},
     ],
 )
-def test_cycles_are_config_errors(deps: dict[str, tuple[str, ...]]) -> None:
+def test_cycles_are_task_content_errors(deps: dict[str, tuple[str, ...]]) -> None:
     circuits = [circ(n, depends_on=d) for n, d in deps.items()]
-    with pytest.raises(ConfigError, match="cycle"):
+    with pytest.raises(TaskContentError, match="cycle"):
         partition_task("t", circuits, 10, [sim("s")])
 
 
@@ -133,7 +133,7 @@ def test_allowed_backends_limit_the_split_size() -> None:
 
 
 def test_unknown_allowed_backend_lists_valid_names() -> None:
-    with pytest.raises(ConfigError, match=r"\['nope'\]; valid names: \['a', 'b'\]"):
+    with pytest.raises(TaskContentError, match=r"\['nope'\]; valid names: \['a', 'b'\]"):
         partition_task("t", [circ("x")], 10, [sim("a"), sim("b")], allowed_backends=["a", "nope"])
 
 
@@ -150,15 +150,30 @@ def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     args: dict[str, object] = {"shots": 10}
     args.update(kwargs)
     shots = args.pop("shots")
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(TaskContentError, match=match):
         partition_task("t", [circ("a")], shots, [sim("s")], **args)  # type: ignore[arg-type]
 
 
 def test_duplicate_circuit_names_rejected() -> None:
-    with pytest.raises(ConfigError, match="repeated"):
+    with pytest.raises(TaskContentError, match="repeated"):
         partition_task("t", [circ("a"), circ("a")], 10, [sim("s")])
 
 
 def test_features_pass_through() -> None:
     (s,) = partition_task("t", [CircuitInput("g", "q", GHZ5)], 10, [sim("s")])
     assert s.features is GHZ5
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"circuits": [circ("a"), circ("a")]}, "duplicate_circuit"),
+    ({"circuits": [circ("a", depends_on=("nope",))]}, "dependencies"),
+    ({"circuits": [circ("a", depends_on=("a",))]}, "dependencies"),
+    ({"allowed_backends": ["nowhere"]}, "unknown_backend"),
+    ({"allowed_backends": []}, "unknown_backend"),
+])
+def test_task_content_errors_carry_their_dlq_reason(kwargs: dict, reason: str) -> None:
+    args = {"circuits": [circ("a")], **kwargs}
+    circuits = args.pop("circuits")
+    with pytest.raises(TaskContentError) as info:
+        partition_task("t", circuits, 10, [sim("s")], **args)
+    assert info.value.reason == reason

@@ -1,0 +1,125 @@
+"""A submitted task as a typed value: what ``qstream.task.v1`` says, parsed once.
+
+The codec edge (:func:`qstream.stream.codec.decode_task`) validates a record
+against the JSON Schema and hands the message to :meth:`Task.from_message`; from
+then on the partition agent and the core see only this frozen value (cost
+weights are a :class:`~qstream.core.cost.CostWeights`, never a dict again).
+
+Examples
+--------
+>>> task = Task.from_message({
+...     "schema": "qstream.task.v1", "task_id": "t1", "shots": 100,
+...     "circuits": [{"name": "bell", "qasm": "OPENQASM 2.0;"}],
+...     "weights": {"error": 2.0}})
+>>> task.weights, task.priority, task.circuits[0].name
+(CostWeights(time=1.0, error=2.0, cost=1.0), 5, 'bell')
+>>> Task.from_message({"schema": "qstream.task.v1", "task_id": "t2", "shots": 1,
+...     "circuits": [{"name": "c", "qasm": "x"}],
+...     "weights": {"time": 0, "error": 0, "cost": 0}})
+Traceback (most recent call last):
+...
+qstream.errors.TaskContentError: at least one of the weights time, error, cost must be > 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qstream.core.cost import CostWeights
+
+DEFAULT_PRIORITY = 5
+"""``priority`` of a task that gives none (the schema's documented ``default``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitRequest:
+    """One entry of a task's ``circuits``.
+
+    Attributes
+    ----------
+    name:
+        The circuit's name, unique within its task (checked by the partitioner).
+    qasm:
+        OpenQASM 2 or 3 source, parsed later (never executed).
+    depends_on:
+        Names of circuits of the same task that must complete first.
+    """
+
+    name: str
+    qasm: str
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A schema-valid ``qstream.task.v1`` message, typed.
+
+    Attributes
+    ----------
+    task_id:
+        Client-chosen id; also the record key.
+    circuits:
+        The circuits, in the order results are reported.
+    shots:
+        Shots per circuit (>= 1).
+    priority:
+        0..9, higher runs first.
+    deadline_s:
+        Seconds after submission by which the task should finish, or None.
+    weights:
+        Cost weights on time, error and money.
+    budget_usd:
+        The most the task may spend, USD, or None. Carried, not yet enforced
+        (issue 11 enforces it).
+    backends:
+        Allow-list of backend names, or None for any.
+    kinds:
+        Allowed backend kinds (``qpu``, ``simulator``, ``classical``), or None for any.
+    submitted_at:
+        Client submission time, Unix seconds, or None.
+    metadata:
+        Opaque client data.
+    """
+
+    task_id: str
+    circuits: tuple[CircuitRequest, ...]
+    shots: int
+    priority: int = DEFAULT_PRIORITY
+    deadline_s: float | None = None
+    weights: CostWeights = field(default_factory=CostWeights)
+    budget_usd: float | None = None
+    backends: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    submitted_at: float | None = None
+    metadata: dict[str, Any] | None = None
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Task:
+        """Type a message that already passed the ``qstream.task.v1`` schema.
+
+        Raises
+        ------
+        qstream.errors.TaskContentError
+            ``reason="zero_weights"`` when every cost weight is 0 (the one rule on
+            weights the schema cannot state).
+        """
+        backends = message.get("backends")
+        kinds = message.get("kinds")
+        deadline = message.get("deadline_s")
+        budget = message.get("budget_usd")
+        submitted = message.get("submitted_at")
+        return cls(
+            task_id=message["task_id"],
+            circuits=tuple(CircuitRequest(c["name"], c["qasm"], tuple(c.get("depends_on", ())))
+                           for c in message["circuits"]),
+            shots=int(message["shots"]),
+            priority=int(message.get("priority", DEFAULT_PRIORITY)),
+            deadline_s=None if deadline is None else float(deadline),
+            weights=CostWeights.from_dict(message.get("weights")),
+            budget_usd=None if budget is None else float(budget),
+            backends=None if backends is None else tuple(backends),
+            kinds=None if kinds is None else tuple(kinds),
+            submitted_at=None if submitted is None else float(submitted),
+            metadata=message.get("metadata"),
+        )
