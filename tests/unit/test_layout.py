@@ -1,0 +1,25 @@
+"""Layout rules of the project that a refactor must not undo (issue 9)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_LINES = 600
+SOURCES = sorted([*(REPO / "qstream").rglob("*.py"), *(REPO / "agents").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(REPO)) for p in SOURCES])
+def test_no_module_is_longer_than_the_limit(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(REPO)} has {lines} lines; split it along a seam"
+
+
+def test_doctests_are_collected_from_all_of_qstream() -> None:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    options = config["tool"]["pytest"]["ini_options"]
+    assert "qstream" in options["testpaths"]
+    assert "--doctest-modules" in options["addopts"]
