@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.payloads import WarmUp
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import BackendUnavailable, ConfigError, TransientBackendError
 
@@ -249,6 +250,10 @@ class FaultyBackend:
     def operational(self) -> bool:
         """The inner device's own status: injected outages are unannounced."""
         return self.inner.operational()
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """The inner backend's warm-ups (faults need no cache)."""
+        return self.inner.warm_ups()
 
     def draw(self, request: ExecutionRequest) -> tuple[float, float]:
         """The next two uniform draws (failure, timeout) for ``request``.

@@ -5,6 +5,8 @@
 - :func:`build_fleet` builds the executable backends, sharing one clock and one
   process pool.
 - :func:`available_backends` lists every valid name with a one-line description.
+- :func:`warm_fleet` builds the named backends' worker caches in a process pool
+  (each backend declares its own, ``Backend.warm_ups``).
 
 The default fleet has four emulated IBM devices of three sizes and very different
 queue load (ibm_perth's median was 931 pending jobs in 2023-11, ibm_lagos's 21,
@@ -15,7 +17,7 @@ state-vector backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 from qstream.backends.base import Backend
 from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
@@ -23,10 +25,11 @@ from qstream.backends.classical import CLASSICAL_NAME, ClassicalStatevectorBacke
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.faults import FaultyBackend, parse_faults
 from qstream.backends.ibm_emulated import DEVICES, EmulatedIBMDevice, device_spec
+from qstream.backends.pool import warm
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import ConfigError
 
-__all__ = ["DEFAULT_FLEET", "available_backends", "build_fleet", "fleet_specs"]
+__all__ = ["DEFAULT_FLEET", "available_backends", "build_fleet", "fleet_specs", "warm_fleet"]
 
 DEFAULT_FLEET: tuple[str, ...] = (
     "ibm_perth_emu",
@@ -121,7 +124,8 @@ def build_fleet(
     pool:
         Process pool shared by all backends; None uses
         :func:`qstream.backends.pool.default_pool` (created on first execution).
-        Pre-build the workers' caches with :func:`qstream.backends.pool.warm`.
+        Pre-build the workers' caches with :func:`warm_fleet` (or
+        :func:`qstream.backends.pool.warm` on the built backends).
     clock:
         Shared emulated clock; None creates ``EmulatedClock(time_scale)``.
     faults:
@@ -148,3 +152,36 @@ def build_fleet(
         if name in fleet:
             fleet[name] = FaultyBackend(fleet[name], profile, clock, seed=seed)
     return fleet
+
+
+def warm_fleet(pool: ProcessPoolExecutor, names: Sequence[str] | None = None, *,
+               timeout_s: float = 300.0) -> dict[str, float]:
+    """Start every worker of ``pool`` and build the caches the named backends declare.
+
+    Blocking; call it at start-up. The backends are built only to ask them for
+    their :meth:`~qstream.backends.base.Backend.warm_ups`
+    (:func:`qstream.backends.pool.warm`).
+
+    Parameters
+    ----------
+    pool:
+        A pool from :func:`qstream.backends.pool.make_pool`.
+    names:
+        Backend names (default fleet when None).
+    timeout_s:
+        Give up after this many seconds.
+
+    Returns
+    -------
+    dict[str, float]
+        Seconds it took one worker to build each cache (``"FakePerth"``,
+        ``"braket"``, ``"statevector"``), the slowest worker's figure.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`fleet_specs`.
+    BackendError
+        If the workers fail or do not finish within ``timeout_s``.
+    """
+    return warm(pool, build_fleet(names, pool=pool).values(), timeout_s=timeout_s)
