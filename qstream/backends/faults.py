@@ -145,7 +145,7 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
         The spec; empty or blank means no faults.
     known:
         Valid backend names; None means every name from
-        :func:`qstream.backends.fleet.available_backends`.
+        :func:`qstream.backends.catalog.available_backends`.
 
     Raises
     ------
@@ -166,7 +166,7 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
     qstream.errors.ConfigError: faults for 'cpu_statevector': unknown fault 'explode'; use ...
     """
     if known is None:
-        from qstream.backends.fleet import available_backends
+        from qstream.backends.catalog import available_backends
         known = available_backends()
     valid = set(known)
     out: dict[str, FaultProfile] = {}

@@ -4,7 +4,8 @@
   objects only (no pool, no simulator); the partition and dispatch side uses it.
 - :func:`build_fleet` builds the executable backends, sharing one clock and one
   process pool.
-- :func:`available_backends` lists every valid name with a one-line description.
+- :func:`available_backends` (from :mod:`qstream.backends.catalog`) lists every valid
+  name with a one-line description.
 - :func:`warm_fleet` builds the named backends' worker caches in a process pool
   (each backend declares its own, ``Backend.warm_ups``).
 
@@ -21,15 +22,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 from qstream.backends.base import Backend
 from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
+from qstream.backends.catalog import available_backends
 from qstream.backends.classical import CLASSICAL_NAME, ClassicalStatevectorBackend, classical_spec
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.faults import FaultyBackend, parse_faults
-from qstream.backends.ibm_emulated import DEVICES, EmulatedIBMDevice, device_spec
+from qstream.backends.ibm_emulated import EmulatedIBMDevice, device_spec
 from qstream.backends.pool import warm
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import ConfigError
 
-__all__ = ["DEFAULT_FLEET", "available_backends", "build_fleet", "fleet_specs", "warm_fleet"]
+__all__ = ["DEFAULT_FLEET", "build_fleet", "fleet_specs", "warm_fleet"]
 
 DEFAULT_FLEET: tuple[str, ...] = (
     "ibm_perth_emu",
@@ -40,19 +42,6 @@ DEFAULT_FLEET: tuple[str, ...] = (
     CLASSICAL_NAME,
 )
 """Backend names of the default fleet."""
-
-
-def available_backends() -> dict[str, str]:
-    """Every valid backend name -> a one-line description.
-
-    >>> names = available_backends()
-    >>> "ibm_perth_emu" in names and "braket_local" in names and "cpu_statevector" in names
-    True
-    """
-    out = {name: info.description for name, info in DEVICES.items()}
-    out[BRAKET_NAME] = "Amazon Braket LocalSimulator('braket_sv'), noiseless, priced as SV1"
-    out[CLASSICAL_NAME] = "exact CPU state vector (qiskit-aer), up to 20 qubits, billed per CPU s"
-    return out
 
 
 def _resolve(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -115,7 +104,7 @@ def build_fleet(
     Parameters
     ----------
     names:
-        Backend names from :func:`available_backends`.
+        Backend names from :func:`~qstream.backends.catalog.available_backends`.
     time_scale:
         Emulated seconds per wall second of the shared clock (when ``clock`` is None).
     seed:

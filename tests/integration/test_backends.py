@@ -17,14 +17,9 @@ import pytest
 from qstream.backends.aer_devices import device, pass_manager
 from qstream.backends.aer_runner import run_emulated, simulate_noisy
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
+from qstream.backends.catalog import available_backends
 from qstream.backends.clock import EmulatedClock
-from qstream.backends.fleet import (
-    DEFAULT_FLEET,
-    available_backends,
-    build_fleet,
-    fleet_specs,
-    warm_fleet,
-)
+from qstream.backends.fleet import DEFAULT_FLEET, build_fleet, fleet_specs, warm_fleet
 from qstream.backends.ibm_emulated import (
     JOB_OVERHEAD_S,
     PRICE_PER_QPU_SECOND_USD,
