@@ -4,7 +4,8 @@ A backend takes an :class:`ExecutionRequest` (one sub-task: an OpenQASM program 
 a shot count) and returns an :class:`ExecutionResult` (counts plus the telemetry the
 predictors learn from). ``execute`` is a coroutine that never blocks the event
 loop: simulation and transpilation run in a process pool
-(:mod:`qstream.backends.pool`).
+(:mod:`qstream.backends.pool`). ``warm_ups`` declares the per-process caches the
+backend needs in that pool's workers, so the pool can build them ahead of traffic.
 
 Every time a backend reports (``queue_s``, ``run_s``) is in emulated seconds on
 its :class:`~qstream.backends.clock.EmulatedClock`.
@@ -16,6 +17,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from qstream.backends.payloads import WarmUp
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import BackendError
 
@@ -146,6 +148,11 @@ class Backend(Protocol):
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one sub-task; raises :class:`~qstream.errors.BackendError`; never blocks the loop."""
+        ...
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """The per-process caches to build in every pool worker before serving traffic
+        (see :func:`qstream.backends.pool.warm`); ``()`` for none."""
         ...
 
 

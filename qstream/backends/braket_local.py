@@ -1,11 +1,12 @@
 """Amazon Braket's local state-vector simulator as a qstream backend.
 
 :class:`BraketLocalBackend` runs circuits on ``braket.devices.LocalSimulator("braket_sv")``
-(noiseless, offline) inside the process pool. The circuit is transpiled to gates
-Braket's OpenQASM 3 simulator supports (:data:`qstream.backends.pool.BRAKET_GATES`),
-written as a ``braket.ir.openqasm.Program`` in Braket's gate names, and Braket's
-per-shot measurement rows are mapped back to qiskit clbit-order bitstrings by
-their ``measured_qubits`` labels (:func:`qstream.backends.pool.braket_counts`).
+(noiseless, offline) inside the process pool (:mod:`qstream.backends.braket_runner`).
+The circuit is transpiled to gates Braket's OpenQASM 3 simulator supports
+(:data:`qstream.backends.braket_runner.BRAKET_GATES`), written as a
+``braket.ir.openqasm.Program`` in Braket's gate names, and Braket's per-shot
+measurement rows are mapped back to qiskit clbit-order bitstrings by their
+``measured_qubits`` labels (:func:`qstream.backends.braket_runner.braket_counts`).
 
 Dynamic circuits (mid-circuit measurement, reset, classical control) are refused.
 
@@ -14,7 +15,7 @@ Swapping in the managed simulator
 ``braket.aws.AwsDevice`` has the same ``run(task_specification, shots=...)``
 interface as ``LocalSimulator``. To run on SV1 instead (AWS credentials and
 ``amazon-braket-sdk`` configured), replace the simulator in
-``qstream.backends.pool._braket_simulator``::
+``qstream.backends.braket_runner.braket_simulator``::
 
     from braket.aws import AwsDevice
     device = AwsDevice("arn:aws:braket:::device/quantum-simulator/amazon/sv1")
@@ -34,10 +35,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import Executor
 
-from qstream.backends import pool as pool_mod
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
+from qstream.backends.braket_runner import run_braket, warm_braket_simulator
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.local import LocalBackend
+from qstream.backends.payloads import RunPayload, WarmUp
+from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, Pricing
 
 __all__ = [
@@ -66,7 +69,8 @@ numpy state vector takes minutes above ~20 qubits on 2 cores (measured: 0.83 s f
 
 S_PER_AMP_GATE = 3e-9
 """Measured cost of ``braket_sv`` on this kind of machine: ~3e-9 s per amplitude per
-gate at 18 qubits (``qstream/backends/pool.py`` benchmarks, 2 cores)."""
+gate at 18 qubits (benchmarks of the Braket runner, now ``qstream/backends/braket_runner.py``,
+2 cores)."""
 
 JOB_OVERHEAD_S = 0.1
 """Measured fixed cost per job (parse, transpile, program build, Braket interpreter)."""
@@ -127,18 +131,22 @@ class BraketLocalBackend(LocalBackend):
         """
         started = time.perf_counter()
         check_request(self._spec, request)
-        payload = {"name": request.subtask_id, "qasm": request.qasm, "shots": request.shots,
-                   "seed": request_seed(request, self.seed), "max_qubits": BRAKET_MAX_QUBITS}
-        out = await pool_mod.submit(self._pool, pool_mod.run_braket, payload, self._spec.name)
-        run_s = float(out["compute_s"])
+        payload = RunPayload(name=request.subtask_id, qasm=request.qasm, shots=request.shots,
+                             seed=request_seed(request, self.seed), max_qubits=BRAKET_MAX_QUBITS)
+        out = await submit(self._pool, run_braket, payload, self._spec.name)
+        run_s = float(out.compute_s)
         billed_s = max(run_s, SV1_MINIMUM_BILLED_S)
         return ExecutionResult(
-            backend=self._spec.name, counts=out["counts"], shots=request.shots,
+            backend=self._spec.name, counts=out.counts, shots=request.shots,
             queue_s=0.0, run_s=run_s,
             price_usd=self._spec.pricing.price_usd(request.shots, billed_s),
-            esp=1.0, quality=out["quality"], readout=None, pending_jobs=0,
+            esp=1.0, quality=out.quality, readout=None, pending_jobs=0,
             physical_qubits=None, wall_s=time.perf_counter() - started,
         )
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """Braket's ``LocalSimulator("braket_sv")`` (key ``"braket"``)."""
+        return (WarmUp("braket", warm_braket_simulator),)
 
     def __repr__(self) -> str:
         return "BraketLocalBackend('braket_sv')"

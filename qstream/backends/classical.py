@@ -1,7 +1,8 @@
 """A classical backend: exact CPU state-vector simulation, billed by CPU time.
 
 :class:`ClassicalStatevectorBackend` simulates a circuit with qiskit-aer's
-noiseless ``AerSimulator(method="statevector")`` in the process pool. A static
+noiseless ``AerSimulator(method="statevector")`` in the process pool
+(:func:`qstream.backends.statevector_runner.run_statevector`). A static
 circuit is simulated once and its shots are sampled from the exact output
 distribution; a dynamic circuit (mid-circuit measurement, reset, classical control)
 runs one trajectory per shot. At most :data:`MAX_QUBITS` qubits.
@@ -12,10 +13,13 @@ from __future__ import annotations
 import time
 from concurrent.futures import Executor
 
-from qstream.backends import pool as pool_mod
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.local import LocalBackend
+from qstream.backends.payloads import RunPayload, WarmUp
+from qstream.backends.pool import submit
+from qstream.backends.sampling import warm_ideal_simulator
+from qstream.backends.statevector_runner import run_statevector
 from qstream.core.backend_spec import BackendSpec, Pricing
 
 __all__ = [
@@ -97,17 +101,20 @@ class ClassicalStatevectorBackend(LocalBackend):
         """
         started = time.perf_counter()
         check_request(self._spec, request)
-        payload = {"name": request.subtask_id, "qasm": request.qasm, "shots": request.shots,
-                   "seed": request_seed(request, self.seed), "max_qubits": MAX_QUBITS}
-        out = await pool_mod.submit(self._pool, pool_mod.run_statevector, payload,
-                                    self._spec.name)
+        payload = RunPayload(name=request.subtask_id, qasm=request.qasm, shots=request.shots,
+                             seed=request_seed(request, self.seed), max_qubits=MAX_QUBITS)
+        out = await submit(self._pool, run_statevector, payload, self._spec.name)
         return ExecutionResult(
-            backend=self._spec.name, counts=out["counts"], shots=request.shots,
-            queue_s=0.0, run_s=float(out["compute_s"]),
-            price_usd=self._spec.pricing.price_usd(request.shots, float(out["cpu_s"])),
-            esp=1.0, quality=out["quality"], readout=None, pending_jobs=0,
+            backend=self._spec.name, counts=out.counts, shots=request.shots,
+            queue_s=0.0, run_s=float(out.compute_s),
+            price_usd=self._spec.pricing.price_usd(request.shots, float(out.cpu_s)),
+            esp=1.0, quality=out.quality, readout=None, pending_jobs=0,
             physical_qubits=None, wall_s=time.perf_counter() - started,
         )
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """The noiseless Aer statevector simulator (key ``"statevector"``)."""
+        return (WarmUp("statevector", warm_ideal_simulator),)
 
     def __repr__(self) -> str:
         return "ClassicalStatevectorBackend()"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.payloads import WarmUp
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import BackendUnavailable, ConfigError, TransientBackendError
 
@@ -144,7 +145,7 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
         The spec; empty or blank means no faults.
     known:
         Valid backend names; None means every name from
-        :func:`qstream.backends.fleet.available_backends`.
+        :func:`qstream.backends.catalog.available_backends`.
 
     Raises
     ------
@@ -165,7 +166,7 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
     qstream.errors.ConfigError: faults for 'cpu_statevector': unknown fault 'explode'; use ...
     """
     if known is None:
-        from qstream.backends.fleet import available_backends
+        from qstream.backends.catalog import available_backends
         known = available_backends()
     valid = set(known)
     out: dict[str, FaultProfile] = {}
@@ -249,6 +250,10 @@ class FaultyBackend:
     def operational(self) -> bool:
         """The inner device's own status: injected outages are unannounced."""
         return self.inner.operational()
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """The inner backend's warm-ups (faults need no cache)."""
+        return self.inner.warm_ups()
 
     def draw(self, request: ExecutionRequest) -> tuple[float, float]:
         """The next two uniform draws (failure, timeout) for ``request``.

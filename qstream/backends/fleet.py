@@ -4,7 +4,10 @@
   objects only (no pool, no simulator); the partition and dispatch side uses it.
 - :func:`build_fleet` builds the executable backends, sharing one clock and one
   process pool.
-- :func:`available_backends` lists every valid name with a one-line description.
+- :func:`available_backends` (from :mod:`qstream.backends.catalog`) lists every valid
+  name with a one-line description.
+- :func:`warm_fleet` builds the named backends' worker caches in a process pool
+  (each backend declares its own, ``Backend.warm_ups``).
 
 The default fleet has four emulated IBM devices of three sizes and very different
 queue load (ibm_perth's median was 931 pending jobs in 2023-11, ibm_lagos's 21,
@@ -15,18 +18,20 @@ state-vector backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 from qstream.backends.base import Backend
 from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
+from qstream.backends.catalog import available_backends
 from qstream.backends.classical import CLASSICAL_NAME, ClassicalStatevectorBackend, classical_spec
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.faults import FaultyBackend, parse_faults
-from qstream.backends.ibm_emulated import DEVICES, EmulatedIBMDevice, device_spec
+from qstream.backends.ibm_emulated import EmulatedIBMDevice, device_spec
+from qstream.backends.pool import warm
 from qstream.core.backend_spec import BackendSpec
 from qstream.errors import ConfigError
 
-__all__ = ["DEFAULT_FLEET", "available_backends", "build_fleet", "fleet_specs"]
+__all__ = ["DEFAULT_FLEET", "build_fleet", "fleet_specs", "warm_fleet"]
 
 DEFAULT_FLEET: tuple[str, ...] = (
     "ibm_perth_emu",
@@ -37,19 +42,6 @@ DEFAULT_FLEET: tuple[str, ...] = (
     CLASSICAL_NAME,
 )
 """Backend names of the default fleet."""
-
-
-def available_backends() -> dict[str, str]:
-    """Every valid backend name -> a one-line description.
-
-    >>> names = available_backends()
-    >>> "ibm_perth_emu" in names and "braket_local" in names and "cpu_statevector" in names
-    True
-    """
-    out = {name: info.description for name, info in DEVICES.items()}
-    out[BRAKET_NAME] = "Amazon Braket LocalSimulator('braket_sv'), noiseless, priced as SV1"
-    out[CLASSICAL_NAME] = "exact CPU state vector (qiskit-aer), up to 20 qubits, billed per CPU s"
-    return out
 
 
 def _resolve(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -112,7 +104,7 @@ def build_fleet(
     Parameters
     ----------
     names:
-        Backend names from :func:`available_backends`.
+        Backend names from :func:`~qstream.backends.catalog.available_backends`.
     time_scale:
         Emulated seconds per wall second of the shared clock (when ``clock`` is None).
     seed:
@@ -121,7 +113,8 @@ def build_fleet(
     pool:
         Process pool shared by all backends; None uses
         :func:`qstream.backends.pool.default_pool` (created on first execution).
-        Pre-build the workers' caches with :func:`qstream.backends.pool.warm`.
+        Pre-build the workers' caches with :func:`warm_fleet` (or
+        :func:`qstream.backends.pool.warm` on the built backends).
     clock:
         Shared emulated clock; None creates ``EmulatedClock(time_scale)``.
     faults:
@@ -148,3 +141,36 @@ def build_fleet(
         if name in fleet:
             fleet[name] = FaultyBackend(fleet[name], profile, clock, seed=seed)
     return fleet
+
+
+def warm_fleet(pool: ProcessPoolExecutor, names: Sequence[str] | None = None, *,
+               timeout_s: float = 300.0) -> dict[str, float]:
+    """Start every worker of ``pool`` and build the caches the named backends declare.
+
+    Blocking; call it at start-up. The backends are built only to ask them for
+    their :meth:`~qstream.backends.base.Backend.warm_ups`
+    (:func:`qstream.backends.pool.warm`).
+
+    Parameters
+    ----------
+    pool:
+        A pool from :func:`qstream.backends.pool.make_pool`.
+    names:
+        Backend names (default fleet when None).
+    timeout_s:
+        Give up after this many seconds.
+
+    Returns
+    -------
+    dict[str, float]
+        Seconds it took one worker to build each cache (``"FakePerth"``,
+        ``"braket"``, ``"statevector"``), the slowest worker's figure.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`fleet_specs`.
+    BackendError
+        If the workers fail or do not finish within ``timeout_s``.
+    """
+    return warm(pool, build_fleet(names, pool=pool).values(), timeout_s=timeout_s)

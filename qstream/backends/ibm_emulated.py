@@ -6,7 +6,7 @@ An :class:`EmulatedIBMDevice` stands in for one IBM backend:
   of the real device (``Fake*``): circuits are transpiled at optimization level 3
   (level 1 picked a qubit with 26% readout error on FakeSherbrooke) with a fixed
   ``seed_transpiler``, and simulated with the noise model
-  ``AerSimulator.from_backend`` uses (see :mod:`qstream.backends.pool`).
+  ``AerSimulator.from_backend`` uses (see :mod:`qstream.backends.aer_runner`).
 - **Queue wait**: the pending jobs of the real device at the emulated time, replayed
   from ``ibm_pending_jobs_2023-11.csv.gz`` (each device starts at its own seeded
   offset in the 10-day window), times a log-normal service time per external job
@@ -36,9 +36,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from qstream.backends import pool as pool_mod
+from qstream.backends.aer_devices import warm_device
+from qstream.backends.aer_runner import run_emulated
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.clock import EmulatedClock
+from qstream.backends.limits import TRAJECTORIES
+from qstream.backends.payloads import EmulatedPayload, WarmUp
+from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, CalibrationSummary, Pricing
 from qstream.core.queue_model import PendingJobsSeries, QueueModel, start_offset_s
 from qstream.errors import BackendError, ConfigError
@@ -235,7 +239,7 @@ class EmulatedIBMDevice:
         Start offset in the load series, seconds; None draws one from ``seed``.
     trajectories:
         Noisy trajectories for circuits wider than the density-matrix limit
-        (see :mod:`qstream.backends.pool`).
+        (see :mod:`qstream.backends.aer_runner`).
 
     Raises
     ------
@@ -254,7 +258,7 @@ class EmulatedIBMDevice:
         series: PendingJobsSeries | None = None,
         queue_model: QueueModel | None = None,
         offset_s: float | None = None,
-        trajectories: int = pool_mod.TRAJECTORIES,
+        trajectories: int = TRAJECTORIES,
     ) -> None:
         if name not in DEVICES:
             raise ConfigError(f"unknown emulated device {name!r}; valid: {', '.join(DEVICES)}")
@@ -324,13 +328,13 @@ class EmulatedIBMDevice:
             await lock.acquire()
         try:
             run_started = loop.time()
-            payload = {
-                "fake": self.info.fake_class, "name": request.subtask_id, "qasm": request.qasm,
-                "shots": request.shots, "seed": seed, "optimization_level": OPTIMIZATION_LEVEL,
-                "seed_transpiler": SEED_TRANSPILER, "trajectories": self.trajectories,
-            }
-            out = await pool_mod.submit(self._pool, pool_mod.run_emulated, payload, spec.name)
-            run_s = spec.job_overhead_s + request.shots * (spec.rep_delay_s + out["duration_s"])
+            payload = EmulatedPayload(
+                fake=self.info.fake_class, name=request.subtask_id, qasm=request.qasm,
+                shots=request.shots, seed=seed, optimization_level=OPTIMIZATION_LEVEL,
+                seed_transpiler=SEED_TRANSPILER, trajectories=self.trajectories,
+            )
+            out = await submit(self._pool, run_emulated, payload, spec.name)
+            run_s = spec.job_overhead_s + request.shots * (spec.rep_delay_s + out.duration_s)
             remaining_wall_s = self.clock.to_wall_s(run_s) - (loop.time() - run_started)
             if remaining_wall_s > 0:
                 await asyncio.sleep(remaining_wall_s)
@@ -339,18 +343,22 @@ class EmulatedIBMDevice:
 
         return ExecutionResult(
             backend=spec.name,
-            counts=out["counts"],
+            counts=out.counts,
             shots=request.shots,
             queue_s=queue_s,
             run_s=run_s,
             price_usd=spec.pricing.price_usd(request.shots, run_s),
-            esp=float(out["esp"]),
-            quality=out["quality"],
-            readout=[(float(a), float(b)) for a, b in out["readout"]],
+            esp=float(out.esp),
+            quality=out.quality,
+            readout=[(float(a), float(b)) for a, b in out.readout],
             pending_jobs=pending,
-            physical_qubits=list(out["physical_qubits"]),
+            physical_qubits=list(out.physical_qubits),
             wall_s=time.perf_counter() - started,
         )
+
+    def warm_ups(self) -> tuple[WarmUp, ...]:
+        """The device's ``Fake*`` calibration and noise model (key: the ``Fake*`` class name)."""
+        return (WarmUp(self.info.fake_class, warm_device),)
 
     def _device_lock(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
         # asyncio.Lock binds to the loop it first waits on; tests run several loops.

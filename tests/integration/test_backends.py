@@ -14,15 +14,21 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from qstream.backends import pool as P
+from qstream.backends.aer_devices import device, pass_manager
+from qstream.backends.aer_runner import run_emulated, simulate_noisy
 from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
+from qstream.backends.catalog import available_backends
 from qstream.backends.clock import EmulatedClock
-from qstream.backends.fleet import DEFAULT_FLEET, available_backends, build_fleet, fleet_specs
+from qstream.backends.fleet import DEFAULT_FLEET, build_fleet, fleet_specs, warm_fleet
 from qstream.backends.ibm_emulated import (
     JOB_OVERHEAD_S,
     PRICE_PER_QPU_SECOND_USD,
     EmulatedIBMDevice,
 )
+from qstream.backends.noise import transpiled_esp
+from qstream.backends.payloads import EmulatedOutcome, EmulatedPayload
+from qstream.backends.pool import make_pool
+from qstream.backends.sampling import hex_counts
 from qstream.core.queue_model import QueueModel
 from qstream.errors import BackendError, ConfigError
 
@@ -42,8 +48,8 @@ NOISELESS = ("braket_local", "cpu_statevector")
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    executor = P.make_pool(2)
-    P.warm(executor, DEFAULT_FLEET)
+    executor = make_pool(2)
+    warm_fleet(executor, DEFAULT_FLEET)
     yield executor
     executor.shutdown(wait=True, cancel_futures=True)
 
@@ -257,31 +263,31 @@ def test_restricted_noise_model_gives_the_same_counts(fake_class: str) -> None:
 
     from qstream.circuits import parse_qasm
 
-    dev = P._device(fake_class)
-    tqc = P._pass_manager(dev, 3, 1234).run(parse_qasm(GHZ5))
-    reduced_counts, method, active = P._simulate_noisy(dev, tqc, 3000, 11, False, 128, 10)
+    dev = device(fake_class)
+    tqc = pass_manager(dev, 3, 1234).run(parse_qasm(GHZ5))
+    reduced_counts, method, active = simulate_noisy(dev, tqc, 3000, 11, False, 128, 10)
     assert method == "density_matrix" and active == 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = AerSimulator.from_backend(dev.backend, method="density_matrix")
     data = full.run(tqc, shots=3000, seed_simulator=11).result().data(0)
-    assert reduced_counts == P._hex_counts(data["counts"], 5)
+    assert reduced_counts == hex_counts(data["counts"], 5)
 
 
 @pytest.mark.slow
 def test_trajectory_path_for_wide_circuits() -> None:
     from qstream.circuits import parse_qasm
 
-    dev = P._device("FakeHanoiV2")
+    dev = device("FakeHanoiV2")
     n = 12
     src = HEAD2 + f"qreg q[{n}];\ncreg c[{n}];\nh q[0];\n" + "".join(
         f"cx q[{i}], q[{i + 1}];\n" for i in range(n - 1)) + "measure q -> c;\n"
-    tqc = P._pass_manager(dev, 3, 1234).run(parse_qasm(src))
-    counts, method, active = P._simulate_noisy(dev, tqc, 4000, 5, False, 64, 10)
+    tqc = pass_manager(dev, 3, 1234).run(parse_qasm(src))
+    counts, method, active = simulate_noisy(dev, tqc, 4000, 5, False, 64, 10)
     assert method == "statevector_trajectories_64" and active == n
     assert sum(counts.values()) == 4000
     ghz = (counts.get("0" * n, 0) + counts.get("1" * n, 0)) / 4000
-    esp = P.transpiled_esp(tqc, dev.target)
+    esp = transpiled_esp(tqc, dev.target)
     assert 0.5 < ghz < 1.0
     assert abs(ghz - esp) < 0.15  # ESP tracks the observed success rate
 
@@ -291,16 +297,16 @@ def test_depolarizing_approximation_for_wide_circuits() -> None:
     n = 24
     src = HEAD2 + f"qreg q[{n}];\ncreg c[{n}];\nh q[0];\n" + "".join(
         f"cx q[{i}], q[{i + 1}];\n" for i in range(n - 1)) + "measure q -> c;\n"
-    out = P.run_emulated({"fake": "FakeSherbrooke", "name": "ghz24", "qasm": src, "shots": 3000,
-                          "seed": 2, "optimization_level": 3, "seed_transpiler": 1234})
-    assert out["ok"], out
-    assert out["method"] == "depolarizing_esp" and out["active_qubits"] == n
-    assert out["quality"] is None  # wider than the ideal-distribution limit
-    counts = out["counts"]
+    out = run_emulated(EmulatedPayload(fake="FakeSherbrooke", name="ghz24", qasm=src, shots=3000,
+                                       seed=2, optimization_level=3, seed_transpiler=1234))
+    assert isinstance(out, EmulatedOutcome), out
+    assert out.method == "depolarizing_esp" and out.active_qubits == n
+    assert out.quality is None  # wider than the ideal-distribution limit
+    counts = out.counts
     assert sum(counts.values()) == 3000
     ghz = (counts.get("0" * n, 0) + counts.get("1" * n, 0)) / 3000
     # F * P_ideal(GHZ) = ESP of the gates; readout error takes a little more
-    assert 0.3 < ghz < out["esp"] / 0.8 and abs(ghz - out["esp"]) < 0.12
+    assert 0.3 < ghz < out.esp / 0.8 and abs(ghz - out.esp) < 0.12
 
 
 @pytest.mark.slow
