@@ -20,7 +20,7 @@ import faust
 
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
-from qstream.errors import CapacityError, ConfigError, ValidationError
+from qstream.errors import CapacityError, ConfigError, SchedulerLookupError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.runtime import Runtime
@@ -94,7 +94,7 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
     try:
         decision = rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
-    except ConfigError:
+    except SchedulerLookupError:
         return  # neither pending nor in flight: a stale redelivery
     except CapacityError as exc:
         rt.scheduler.complete(subtask_id, now_s)

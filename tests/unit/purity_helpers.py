@@ -26,8 +26,16 @@ def loaded_after_import(modules: Sequence[str], forbidden: Sequence[str]) -> str
 
 
 def walk_imports(module: str) -> Iterator[tuple[ast.AST, list[str]]]:
-    """Every AST node of ``qstream/core/<module>.py`` with the top-level names it imports."""
-    tree = ast.parse((CORE / f"{module}.py").read_text())
+    """Every AST node of ``qstream/core/<module>.py`` (or of every file of the package
+    ``qstream/core/<module>/``) with the top-level names it imports."""
+    package = CORE / module
+    files = sorted(package.glob("*.py")) if package.is_dir() else [CORE / f"{module}.py"]
+    for path in files:
+        yield from _walk_file(path)
+
+
+def _walk_file(path: pathlib.Path) -> Iterator[tuple[ast.AST, list[str]]]:
+    tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):

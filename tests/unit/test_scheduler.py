@@ -15,7 +15,7 @@ from qstream.core.cost import CostWeights
 from qstream.core.features import CircuitFeatures
 from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Scheduler, SchedulerConfig
-from qstream.errors import CapacityError, ConfigError
+from qstream.errors import CapacityError, SchedulerLookupError
 
 NO_SPLIT = SchedulerConfig(max_splits=1)
 
@@ -270,15 +270,15 @@ def test_requeue_returns_the_credit_and_avoids_excluded_backends() -> None:
     assert sched.pending() == {"a": [], "b": ["t/x"]}
     with pytest.raises(CapacityError, match="no backend left"):
         sched.requeue("t/x", 2.0, exclude=["a", "b"])
-    with pytest.raises(ConfigError):
+    with pytest.raises(SchedulerLookupError):
         sched.requeue("t/x", 3.0)    # dropped after the CapacityError
 
 
 def test_unknown_backend_is_a_config_error() -> None:
     sched = make([sim("a")])
-    with pytest.raises(ConfigError, match="unknown backend"):
+    with pytest.raises(SchedulerLookupError, match="unknown backend"):
         sched.set_pending_jobs("zz", 3)
-    with pytest.raises(ConfigError):
+    with pytest.raises(SchedulerLookupError):
         sched.backlog_s("zz")
 
 

@@ -1,0 +1,313 @@
+"""What the scheduler holds: pending and in-flight sub-tasks, credits, completions.
+
+Credits: a backend holds at most ``spec.capacity`` sub-tasks in flight; the
+rest stay *pending* inside qstream, where a reallocation
+(:func:`qstream.core.scheduler.moves.reallocate`) can still move them when
+predictions change. Pending sub-tasks are released highest priority first, then
+earliest absolute deadline, then first submitted (the release key), and never
+before all their ``depends_on`` have completed.
+
+The ledger also records which ids changed (for a live worker's changelog) and
+rebuilds itself from those records after a failover (:meth:`Ledger.restore`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from qstream.core.scheduler.fleet import Fleet
+from qstream.core.scheduler.types import Placement
+from qstream.core.subtask import SubTask
+from qstream.errors import ConfigError, SchedulerLookupError
+
+Key = tuple[float, float, int]
+"""Release key ``(-priority, absolute deadline s, submission order)``: lower goes first."""
+
+
+def release_key(s: SubTask, seq: int) -> Key:
+    """The release key of ``s`` submitted as number ``seq`` (no deadline sorts last)."""
+    deadline = s.submitted_at_s + s.deadline_s if s.deadline_s is not None else math.inf
+    return (-float(s.priority), deadline, seq)
+
+
+@dataclass(slots=True)
+class Entry:
+    """A sub-task the scheduler holds, pending or in flight."""
+
+    subtask: SubTask
+    backend: str
+    key: Key
+    dur_s: float  # predicted queue_s + run_s on `backend`
+    released_at_s: float | None = None
+    # (backend it was last moved away from, info token at that move): no move back
+    # there until the predictor or the fleet state changed.
+    moved_from: tuple[str, tuple[int, int]] | None = None
+    # Backends running a hedge copy -> when it was released there.
+    copies: dict[str, float] = field(default_factory=dict)
+
+
+class Ledger:
+    """The sub-tasks a scheduler holds, per backend, and what has completed.
+
+    Parameters
+    ----------
+    names:
+        The fleet's backend names.
+    record_changes:
+        Record the ids whose placement or completion changed (:meth:`drain_changed`).
+
+    Attributes
+    ----------
+    entries:
+        Sub-task id -> its entry, for every pending or in-flight sub-task.
+    pending, inflight:
+        Backend -> {sub-task id -> entry}; a hedged entry is in flight on its home
+        backend and on each backend of its ``copies``.
+    completed:
+        Completed sub-task ids (a split parent once all its parts have completed).
+    split_children, split_parent:
+        Unfinished shot splits: parent id -> part ids, part id -> parent id.
+    seq:
+        The next submission order.
+    now_s:
+        The latest scheduler time seen (s).
+    """
+
+    def __init__(self, names: Sequence[str], *, record_changes: bool = False) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.pending: dict[str, dict[str, Entry]] = {n: {} for n in names}
+        self.inflight: dict[str, dict[str, Entry]] = {n: {} for n in names}
+        self.completed: set[str] = set()
+        self.split_children: dict[str, set[str]] = {}
+        self.split_parent: dict[str, str] = {}
+        self.seq = 0
+        # Ids whose placement or completion changed since drain_changed(); a live
+        # worker writes them to its changelog so a successor can restore().
+        self._record_changes = record_changes
+        self._changed: set[str] = set()
+        self.now_s = 0.0
+
+    def tick(self, now_s: float) -> None:
+        """Advance the scheduler clock to ``now_s`` (it never goes back)."""
+        self.now_s = max(self.now_s, now_s)
+
+    def next_key(self, s: SubTask) -> Key:
+        """Take the next submission number for ``s`` and return its release key."""
+        seq = self.seq
+        self.seq += 1
+        return release_key(s, seq)
+
+    # -- change recording ------------------------------------------------------------
+
+    def changed_id(self, subtask_id: str) -> None:
+        """Note that ``subtask_id``'s placement or completion changed."""
+        if self._record_changes:
+            self._changed.add(subtask_id)
+
+    def drain_changed(self) -> set[str]:
+        """Ids whose placement or completion changed since the last call (then forget them)."""
+        out, self._changed = self._changed, set()
+        return out
+
+    # -- holding ---------------------------------------------------------------------
+
+    def known(self, subtask_id: str) -> bool:
+        """Whether ``subtask_id`` is held, completed or an unfinished split parent."""
+        return (
+            subtask_id in self.entries
+            or subtask_id in self.completed
+            or subtask_id in self.split_children
+        )
+
+    def add_pending(self, s: SubTask, backend: str, key: Key, dur_s: float) -> None:
+        """Hold ``s`` pending on ``backend``."""
+        e = Entry(s, backend, key, dur_s)
+        self.entries[s.subtask_id] = e
+        self.pending[backend][s.subtask_id] = e
+        self.changed_id(s.subtask_id)
+
+    def add_split(self, parent_id: str, part_ids: Sequence[str]) -> None:
+        """Record that ``parent_id`` was split into the (already held) ``part_ids``."""
+        for pid in part_ids:
+            self.split_parent[pid] = parent_id
+        self.split_children[parent_id] = set(part_ids)
+
+    def move_pending(self, e: Entry, backend: str, info: tuple[int, int]) -> None:
+        """Move a pending entry to ``backend``; ``info`` is the token that bars a move back."""
+        sid = e.subtask.subtask_id
+        del self.pending[e.backend][sid]
+        self.pending[backend][sid] = e
+        e.moved_from = (e.backend, info)
+        e.backend = backend
+        self.changed_id(sid)
+
+    def add_copy(self, e: Entry, backend: str, now_s: float) -> None:
+        """Put a hedge copy of the in-flight entry in flight on ``backend``."""
+        e.copies[backend] = now_s
+        self.inflight[backend][e.subtask.subtask_id] = e
+        self.changed_id(e.subtask.subtask_id)
+
+    def remove(self, e: Entry) -> None:
+        """Stop holding ``e`` (pending, in flight and every copy)."""
+        sid = e.subtask.subtask_id
+        self.changed_id(sid)
+        del self.entries[sid]
+        self.inflight[e.backend].pop(sid, None)
+        self.pending[e.backend].pop(sid, None)
+        for b in e.copies:
+            self.inflight[b].pop(sid, None)
+
+    def take(self, subtask_id: str) -> Entry:
+        """Stop holding ``subtask_id`` and return its entry (to place it again).
+
+        Raises
+        ------
+        SchedulerLookupError
+            If the id is not pending or in flight (unknown or completed).
+        """
+        e = self.entries.get(subtask_id)
+        if e is None:
+            raise SchedulerLookupError(f"sub-task {subtask_id!r} is neither pending nor in flight")
+        self.remove(e)
+        return e
+
+    # -- credits ---------------------------------------------------------------------
+
+    def release(self, fleet: Fleet, now_s: float) -> list[tuple[SubTask, str]]:
+        """Move pending sub-tasks in flight on operational backends with free credit.
+
+        Per backend in fleet order, by release key; a sub-task whose
+        ``depends_on`` have not all completed is skipped without using a credit.
+        Returned across backends by release key.
+        """
+        out: list[Entry] = []
+        for name, spec in fleet.specs.items():
+            queue = self.pending[name]
+            free = spec.capacity - len(self.inflight[name])
+            if free <= 0 or not queue or not fleet.operational[name]:
+                continue
+            for e in sorted(queue.values(), key=lambda e: e.key):
+                if free <= 0:
+                    break
+                if not all(d in self.completed for d in e.subtask.depends_on):
+                    continue
+                del queue[e.subtask.subtask_id]
+                e.released_at_s = now_s
+                self.inflight[name][e.subtask.subtask_id] = e
+                self.changed_id(e.subtask.subtask_id)
+                out.append(e)
+                free -= 1
+        out.sort(key=lambda e: e.key)
+        return [(e.subtask, e.backend) for e in out]
+
+    def _mark_completed(self, subtask_id: str) -> None:
+        self.completed.add(subtask_id)
+        self.changed_id(subtask_id)
+        parent = self.split_parent.pop(subtask_id, None)
+        if parent is not None:
+            siblings = self.split_children[parent]
+            siblings.discard(subtask_id)
+            if not siblings:
+                del self.split_children[parent]
+                self.completed.add(parent)
+                self.changed_id(parent)
+
+    def complete(self, subtask_id: str, backend: str | None = None) -> list[str]:
+        """Record completion, return the credits; the backends still running a copy.
+
+        Unknown or already completed ids are ignored (returns ``[]``).
+        """
+        e = self.entries.get(subtask_id)
+        if e is None:
+            return []
+        holders = [e.backend, *e.copies] if e.released_at_s is not None else list(e.copies)
+        self.remove(e)
+        self._mark_completed(subtask_id)
+        return [b for b in holders if b != backend] if backend is not None else (
+            list(e.copies))
+
+    def fail_copy(self, subtask_id: str, backend: str) -> bool:
+        """Drop one failed copy of a hedged sub-task; True if another copy still runs."""
+        e = self.entries.get(subtask_id)
+        if e is None or not e.copies:
+            return False
+        self.changed_id(subtask_id)
+        if backend in e.copies:
+            del e.copies[backend]
+            self.inflight[backend].pop(subtask_id, None)
+            return True
+        if backend != e.backend:
+            return False
+        # The original failed: promote a hedge copy to be the sub-task's home.
+        self.inflight[backend].pop(subtask_id, None)
+        new_home, released_at = next(iter(e.copies.items()))
+        del e.copies[new_home]
+        e.backend = new_home
+        e.released_at_s = released_at
+        return True
+
+    def forget_task(self, task_id: str) -> None:
+        """Drop the completion records of the sub-tasks ``{task_id}/...``."""
+        prefix = f"{task_id}/"
+        self.completed = {c for c in self.completed if not c.startswith(prefix)}
+
+    # -- views and recovery ----------------------------------------------------------
+
+    def pending_ids(self) -> dict[str, list[str]]:
+        """Pending sub-task ids per backend, in release order."""
+        return {
+            b: [e.subtask.subtask_id for e in sorted(q.values(), key=lambda e: e.key)]
+            for b, q in self.pending.items()
+        }
+
+    def inflight_ids(self) -> dict[str, list[str]]:
+        """In-flight sub-task ids per backend, in release order."""
+        return {b: list(q) for b, q in self.inflight.items()}
+
+    def placement(self, subtask_id: str) -> Placement | None:
+        """The sub-task's placement, or None if it is not pending or in flight."""
+        e = self.entries.get(subtask_id)
+        if e is None:
+            return None
+        return Placement(e.subtask, e.backend, e.released_at_s, e.key[2],
+                         self.split_parent.get(subtask_id), dict(e.copies))
+
+    def restore(self, placements: Sequence[Placement], completed: Sequence[str], now_s: float,
+                fleet: Fleet, dur_s: Callable[[str, SubTask], float]) -> None:
+        """Rebuild the holdings from placements and completed ids (an empty ledger only).
+
+        ``dur_s(backend, subtask)`` gives the predicted ``queue_s + run_s`` with
+        the current estimator. See :meth:`qstream.core.scheduler.Scheduler.restore`.
+
+        Raises
+        ------
+        ConfigError
+            If the ledger already holds sub-tasks.
+        SchedulerLookupError
+            If a placement names an unknown backend.
+        """
+        if self.entries:
+            raise ConfigError("restore() needs an empty scheduler; it already holds "
+                              f"{len(self.entries)} sub-tasks")
+        self.tick(now_s)
+        self.completed.update(completed)
+        for p in sorted(placements, key=lambda p: p.order):
+            s = p.subtask
+            fleet.spec(p.backend)
+            e = Entry(s, p.backend, release_key(s, p.order), dur_s(p.backend, s),
+                      p.released_at_s)
+            self.entries[s.subtask_id] = e
+            if p.released_at_s is None:
+                self.pending[p.backend][s.subtask_id] = e
+            else:
+                self.inflight[p.backend][s.subtask_id] = e
+            for b, at_s in p.copies.items():
+                fleet.spec(b)
+                e.copies[b] = at_s
+                self.inflight[b][s.subtask_id] = e
+            if p.split_of is not None:
+                self.split_parent[s.subtask_id] = p.split_of
+                self.split_children.setdefault(p.split_of, set()).add(s.subtask_id)
+            self.seq = max(self.seq, p.order + 1)

@@ -1,0 +1,159 @@
+"""Moving work after placement: reallocating pending sub-tasks, hedging stragglers.
+
+Both are functions over the :class:`~qstream.core.scheduler.ledger.Ledger` (what
+is held where) and the :class:`~qstream.core.scheduler.scoring.Scorer` (what it
+would cost elsewhere), and do nothing under a policy that does not reallocate
+or hedge.
+"""
+
+from __future__ import annotations
+
+from qstream.core.scheduler.ledger import Ledger
+from qstream.core.scheduler.scoring import Scorer
+from qstream.core.scheduler.types import BackendScore, Hedge, Reallocation
+
+
+def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocation]:
+    """Re-score every pending sub-task and move those cheaper elsewhere by the margin.
+
+    One sweep over the pending sub-tasks in release order (priority, deadline,
+    FIFO). Each sees, on every backend, the in-flight load plus the sub-tasks
+    ahead of it as already (re)placed in this sweep: exactly the wait it would
+    have there. It moves when the cheapest operational candidate costs less than
+    ``(1 - realloc_margin)`` times its current cost (and by at least
+    ``realloc_min_gain``), or when its backend is down or can no longer run it.
+    O(pending x backends) predictions, most of them cache hits.
+
+    No ping-pong: a sweep right after a sweep moves nothing (every sub-task
+    already sits at its argmin given what is ahead of it), and a sub-task never
+    moves back to the backend it last left until the predictor or the fleet state
+    (pending jobs, operational, specs) changed. In-flight sub-tasks are never
+    touched.
+
+    Returns
+    -------
+    list of Reallocation
+        In sweep order; empty when nothing moved.
+    """
+    ledger.tick(now_s)
+    if not scorer.policy.reallocates:
+        return []
+    fleet, cfg = scorer.fleet, scorer.config
+    info = scorer.info()
+    ahead = {b: scorer.inflight_load_s(b, now_s) for b in fleet.specs}
+    entries = sorted(
+        (e for q in ledger.pending.values() for e in q.values()), key=lambda e: e.key
+    )
+    moves: list[Reallocation] = []
+    for e in entries:
+        s = e.subtask
+        cur = e.backend
+        up, _, _ = fleet.candidates(s)
+        cur_score = scorer.score(s, cur, ahead[cur] / fleet.specs[cur].capacity)
+        cur_ok = cur in up
+        best: BackendScore | None = cur_score if cur_ok else None
+        for b in up:
+            if b == cur:
+                continue
+            if e.moved_from is not None and e.moved_from == (b, info):
+                continue
+            score = scorer.score(s, b, ahead[b] / fleet.specs[b].capacity)
+            if best is None or scorer.order(score) < scorer.order(best):
+                best = score
+        if best is not None and best.backend != cur and (
+            not cur_ok
+            or (best.total < (1.0 - cfg.realloc_margin) * cur_score.total
+                and cur_score.total - best.total >= cfg.realloc_min_gain)
+        ):
+            if not fleet.operational[cur]:
+                reason = f"{cur} is not operational"
+            elif not cur_ok:
+                reason = f"{cur} can no longer run it"
+            else:
+                reason = (
+                    f"cheaper on {best.backend}: cost {cur_score.total:.4g} -> "
+                    f"{best.total:.4g}, predicted time {cur_score.time_s:.4g} s -> "
+                    f"{best.time_s:.4g} s, error {cur_score.prediction.error:.3g} -> "
+                    f"{best.prediction.error:.3g}, price {cur_score.prediction.price_usd:.4g}"
+                    f" -> {best.prediction.price_usd:.4g} USD"
+                )
+            ledger.move_pending(e, best.backend, info)
+            moves.append(
+                Reallocation(s.subtask_id, s.task_id, cur, best.backend, cur_score.total,
+                             best.total, reason, now_s)
+            )
+            chosen = best
+        else:
+            chosen = cur_score
+        e.dur_s = chosen.prediction.queue_s + chosen.prediction.run_s
+        ahead[e.backend] += e.dur_s
+    return moves
+
+
+def hedge(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Hedge]:
+    """Start backup copies of stragglers on idle backends (policies that hedge only).
+
+    A straggler is an in-flight sub-task, not yet hedged, that has been in flight
+    for more than ``hedge_factor`` times its predicted ``queue_s + run_s`` and at
+    least ``hedge_min_s``. It gets one copy on the cheapest other operational
+    backend that can run it, has a free credit and no pending work of its own (a
+    hedge only uses idle capacity, never a credit a queued sub-task is waiting
+    for), if that backend's predicted completion time is at most the straggler's
+    expected remaining time, taken as the larger of its original prediction and
+    the time it has already been in flight: a heavy-tailed wait that has lasted
+    ``t`` is expected to last about ``t`` more (for a Pareto tail of shape 2,
+    exactly ``t``; Harchol-Balter and Downey, "Exploiting process lifetime
+    distributions for dynamic load balancing", ACM TOCS 15(3), 1997). The copy
+    is a speculative backup task (Dean and Ghemawat, "MapReduce: simplified data
+    processing on large clusters", OSDI 2004).
+
+    Returns
+    -------
+    list of Hedge
+        Copies to start now; each is in flight on its ``to_backend``.
+    """
+    ledger.tick(now_s)
+    if not scorer.policy.hedges:
+        return []
+    fleet, cfg = scorer.fleet, scorer.config
+    free = {
+        b: spec.capacity - len(ledger.inflight[b])
+        for b, spec in fleet.specs.items()
+        if fleet.operational[b] and not ledger.pending[b]
+    }
+    if not any(v > 0 for v in free.values()):
+        return []
+    out: list[Hedge] = []
+    stragglers = sorted(
+        (e for q in ledger.inflight.values() for e in q.values()
+         if not e.copies and e.released_at_s is not None
+         and now_s - e.released_at_s > max(cfg.hedge_factor * e.dur_s, cfg.hedge_min_s)),
+        key=lambda e: e.key,
+    )
+    seen: set[str] = set()
+    for e in stragglers:
+        s = e.subtask
+        if s.subtask_id in seen:
+            continue
+        seen.add(s.subtask_id)
+        up, _, _ = fleet.candidates(s, exclude=(e.backend,))
+        options = [
+            scorer.score(s, b, scorer.inflight_load_s(b, now_s) / fleet.specs[b].capacity)
+            for b in up if free.get(b, 0) > 0
+        ]
+        if not options:
+            continue
+        best = min(options, key=scorer.order)
+        waited = now_s - (e.released_at_s or now_s)
+        if best.time_s > max(e.dur_s, waited):
+            continue
+        free[best.backend] -= 1
+        ledger.add_copy(e, best.backend, now_s)
+        # Its cost where it is: as if it needed its whole predicted time again.
+        old = scorer.score(s, e.backend, e.dur_s)
+        out.append(Hedge(
+            s, e.backend, best.backend, old.total, best.total,
+            f"straggler: in flight {waited:.4g} s on {e.backend}, predicted {e.dur_s:.4g} s; "
+            f"{best.backend} predicts {best.time_s:.4g} s", now_s,
+        ))
+    return out
