@@ -23,3 +23,12 @@ def test_doctests_are_collected_from_all_of_qstream() -> None:
     options = config["tool"]["pytest"]["ini_options"]
     assert "qstream" in options["testpaths"]
     assert "--doctest-modules" in options["addopts"]
+
+
+def test_every_package_is_listed_for_installation() -> None:
+    # A non-editable install ships only the packages pyproject names.
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for p in (REPO / "qstream").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -274,7 +274,7 @@ def test_requeue_returns_the_credit_and_avoids_excluded_backends() -> None:
         sched.requeue("t/x", 3.0)    # dropped after the CapacityError
 
 
-def test_unknown_backend_is_a_config_error() -> None:
+def test_unknown_backend_is_a_lookup_error() -> None:
     sched = make([sim("a")])
     with pytest.raises(SchedulerLookupError, match="unknown backend"):
         sched.set_pending_jobs("zz", 3)
