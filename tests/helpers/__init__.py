@@ -1,9 +1,9 @@
 """Shared test helpers: a valid task factory and the in-process agent harness pieces.
 
 Importable as ``from helpers import task`` from every tier: ``tests/`` is on
-``sys.path`` because ``tests/conftest.py`` is a rootless conftest (pytest's
-default "prepend" import mode inserts its directory), and ``pythonpath`` in
-``pyproject.toml`` says so explicitly.
+``sys.path`` because ``tests/conftest.py`` is a rootless conftest (no
+``__init__.py``), and pytest's default "prepend" import mode inserts the
+directory of such a conftest before importing it.
 """
 
 from __future__ import annotations
