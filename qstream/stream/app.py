@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -103,8 +103,8 @@ def bind_agent(app: faust.App, rt: Runtime, agent: Agent) -> None:
             await rt.process(event.message, lambda message: agent.handle(rt, message),
                              agent.what)
 
-    app.agent(rt.outbox.topics[agent.topic], name=agent.name,
-              concurrency=agent.concurrency)(consume)
+    topic = cast(faust.TopicT, rt.outbox.topics[agent.topic])  # a Faust topic: see _topics
+    app.agent(topic, name=agent.name, concurrency=agent.concurrency)(consume)
 
 
 def bind_timer(app: faust.App, rt: Runtime, timer: Timer) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import context as otel_context
 
@@ -26,22 +26,9 @@ from qstream.core.assembly import TaskAssembly
 from qstream.core.scheduler import Placement, Scheduler
 from qstream.core.subtask import SubTask
 from qstream.stream.messages import part_of
+from qstream.stream.ports import Table
 
 log = logging.getLogger("qstream.ledger")
-
-
-class Table(Protocol):
-    """A table of ``str`` keys and JSON-object values (:class:`~qstream.stream.durable.JsonTable`)."""
-
-    def get(self, key: str) -> dict[str, Any] | None: ...
-
-    def put(self, key: str, value: dict[str, Any]) -> None: ...
-
-    def delete(self, key: str) -> None: ...
-
-    def items(self) -> Any: ...
-
-    def __len__(self) -> int: ...
 
 
 def task_of(subtask_id: str) -> str:

@@ -7,7 +7,7 @@ here imports Faust.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, Protocol
 
 
@@ -34,6 +34,24 @@ class Producer(Protocol):
     async def flush(self) -> None: ...
 
 
+class Table(Protocol):
+    """A table of ``str`` keys and JSON-object values (:class:`~qstream.stream.durable.JsonTable`)."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Write ``value`` (an unchanged value need not be written again)."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every ``(key, value)``, as a snapshot: the caller may write meanwhile."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
 class SnapshotTable(Protocol):
     """A ``bytes -> bytes`` table (the changelog-backed predictor snapshot table)."""
 
@@ -45,9 +63,20 @@ class SnapshotTable(Protocol):
 class Message(Protocol):
     """One consumed record (a Faust ``Message``, or the harness's ``Record``)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Any
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Any: ...
