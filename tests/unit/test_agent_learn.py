@@ -99,3 +99,11 @@ def test_breaker_opens_after_repeated_failures_and_says_so() -> None:
     run(h.deliver(h.produce(T.TELEMETRY, _execution(released, success=False))))
     [event] = [e for e in h.sent(T.TELEMETRY) if e["event"] == "breaker"]
     assert event["backend"] == released["backend"] and event["state"] == "open"
+
+
+def test_predictor_snapshot_is_restored_by_a_worker_taking_over() -> None:
+    h, _ = harness(with_executor=False, snapshot_every=1)
+    released = _in_flight(h)
+    run(h.deliver(h.produce(T.TELEMETRY, _execution(released, success=True))))
+    assert b"predictor" in h.tables.snapshots
+    assert h.restart().predictor.n_learned == 1
