@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any
 
-import faust
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
@@ -20,6 +19,7 @@ from qstream.core.subtask import SubTask
 from qstream.errors import CapacityError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Agent
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.agents.dispatch")
@@ -87,11 +87,11 @@ async def handle(rt: Runtime, message: Any) -> None:
     try:
         subtask = codec.decode_subtask(message.value)
     except ValidationError as exc:
-        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        await rt.outbox.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
-    if subtask.subtask_id in rt.subtasks:
+    if rt.ledger.subtask(subtask.subtask_id) is not None:
         return  # redelivered: already placed
-    record = rt.task_record(subtask.task_id)
+    record = rt.ledger.task_record(subtask.task_id)
     if record is None or record["state"] != "active":
         return  # redelivered after its task finished (or of a task never accepted)
     try:
@@ -100,20 +100,19 @@ async def handle(rt: Runtime, message: Any) -> None:
         await fail_task(rt, subtask, str(exc))
         return
     for decision in decisions:
-        rt.track(decision.subtask)
-        rt.trace_contexts[decision.subtask.subtask_id] = decide_span(rt, decision)
+        rt.ledger.track(decision.subtask).trace_context = decide_span(rt, decision)
         rt.metrics.decisions += 1
         rt.metrics.decision_latency_ms.append(decision.decision_latency_ms)
-        await rt.send(T.TELEMETRY, subtask.task_id, decision_event(decision))
+        await rt.outbox.send(T.TELEMETRY, subtask.task_id, decision_event(decision))
     await rt.release()
 
 
 async def fail_task(rt: Runtime, subtask: SubTask, error: str) -> None:
     """Report a sub-task that no backend can run; the post-process agent fails the task."""
-    await rt.send(T.SUBTASK_RESULTS, subtask.task_id, {
+    await rt.outbox.send(T.SUBTASK_RESULTS, subtask.task_id, {
         "schema": "qstream.subtask_result.v1", "subtask_id": subtask.subtask_id,
         "task_id": subtask.task_id, "circuit_index": subtask.circuit_index,
-        "circuit_name": subtask.circuit_name, "attempt": rt.attempts.get(subtask.subtask_id, 0),
+        "circuit_name": subtask.circuit_name, "attempt": rt.ledger.attempt(subtask.subtask_id),
         "backend": "none", "status": "failed", "shots": 0, "counts": {},
         "metrics": {"queue_s": 0.0, "run_s": 0.0, "price_usd": 0.0, "esp": 0.0,
                     "quality": None},
@@ -121,7 +120,4 @@ async def fail_task(rt: Runtime, subtask: SubTask, error: str) -> None:
     })
 
 
-def attach(app: faust.App, rt: Runtime) -> None:
-    @app.agent(rt.topics[T.SUBTASKS], name="qstream.agents.dispatch")
-    async def dispatch(stream: faust.StreamT) -> None:
-        await rt.consume(stream, lambda message: handle(rt, message), "dispatch")
+AGENT = Agent("qstream.agents.dispatch", T.SUBTASKS, handle, "dispatch")

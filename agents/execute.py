@@ -7,12 +7,12 @@ in the event loop. Concurrency per backend equals its credit capacity.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 from typing import Any
 
-import faust
 from opentelemetry import trace
 from tenacity import (
     AsyncRetrying,
@@ -26,6 +26,7 @@ from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
 from qstream.errors import QStreamError, TransientBackendError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Agent, Timer
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.agents.execute")
@@ -79,7 +80,7 @@ async def execute_with_retries(rt: Runtime, backend: Backend,
         exc = state.outcome.exception() if state.outcome is not None else None
         wait_s = state.next_action.sleep if state.next_action is not None else 0.0
         log.info("retrying %s on %s in %.3f s: %s", request.subtask_id, name, wait_s, exc)
-        await rt.send(T.TELEMETRY, request.task_id, retry_event(
+        await rt.outbox.send(T.TELEMETRY, request.task_id, retry_event(
             request, name, state.attempt_number, f"{name}: {exc}", float(wait_s)))
 
     retrying = AsyncRetrying(
@@ -120,7 +121,7 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
     try:
         data = codec.decode(message.value, expected="qstream.subtask.v1")
     except ValidationError as exc:
-        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        await rt.outbox.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
     name = backend.spec.name
     request = ExecutionRequest(
@@ -143,7 +144,7 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
             f"{name}: {type(exc).__name__}: {exc}"
         log.warning("execution failed: %s", error)
         trace.get_current_span().set_attribute("qstream.error", error)
-        await rt.send(T.TELEMETRY, request.task_id, execution_event(
+        await rt.outbox.send(T.TELEMETRY, request.task_id, execution_event(
             data, name, None, error, time.perf_counter() - started, pending_jobs))
         return
     wall_s = time.perf_counter() - started
@@ -153,8 +154,8 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
         "qstream.price_usd": result.price_usd, "qstream.wall_s": wall_s})
     # The result goes out before the telemetry that frees the credit, so the
     # post-process agent never sees a task finish with a part missing.
-    await rt.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))
-    await rt.send(T.TELEMETRY, request.task_id,
+    await rt.outbox.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))
+    await rt.outbox.send(T.TELEMETRY, request.task_id,
                   execution_event(data, name, result, None, wall_s, pending_jobs))
 
 
@@ -171,21 +172,23 @@ def status_event(backend: Backend) -> dict[str, Any]:
     return event
 
 
-def attach(app: faust.App, rt: Runtime, backends: dict[str, Backend]) -> None:
-    """Bind one execute agent per backend, and a timer publishing backend status."""
-    for name, backend in backends.items():
-        _attach_one(app, rt, backend, rt.topics[T.exec_topic(name)])
+def agents(backends: dict[str, Backend]) -> list[Agent]:
+    """One execute agent per backend (on its exec topic, ``capacity`` records at once)."""
+    return [Agent(f"qstream.agents.execute.{backend.spec.name}", T.exec_topic(name),
+                  functools.partial(_handle_on, backend), f"execute on {backend.spec.name}",
+                  concurrency=backend.spec.capacity)
+            for name, backend in backends.items()]
 
-    @app.timer(interval=rt.config.status_interval_s)
-    async def publish_status() -> None:
+
+async def _handle_on(backend: Backend, rt: Runtime, message: Any) -> None:
+    await handle(rt, backend, message)
+
+
+def status_timer(backends: dict[str, Backend]) -> Timer:
+    """The timer publishing every backend's ``backend_status`` event."""
+    async def publish_status(rt: Runtime) -> None:
         for backend in backends.values():
-            await rt.send(T.TELEMETRY, None, status_event(backend))
+            await rt.outbox.send(T.TELEMETRY, None, status_event(backend))
 
-
-def _attach_one(app: faust.App, rt: Runtime, backend: Backend, topic: faust.TopicT) -> None:
-    async def execute(stream: faust.StreamT) -> None:
-        await rt.consume(stream, lambda message: handle(rt, backend, message),
-                         f"execute on {backend.spec.name}")
-
-    app.agent(topic, name=f"qstream.agents.execute.{backend.spec.name}",
-              concurrency=backend.spec.capacity)(execute)
+    return Timer("qstream.agents.execute.status", lambda config: config.status_interval_s,
+                 publish_status)

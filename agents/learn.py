@@ -16,13 +16,12 @@ import logging
 import time
 from typing import Any
 
-import faust
-
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
 from qstream.errors import CapacityError, ConfigError, SchedulerLookupError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Agent
 from qstream.stream.runtime import Runtime
 
 from . import dispatch, reallocate
@@ -61,12 +60,12 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                 if rt.metrics.learned % rt.config.snapshot_every == 0:
                     rt.save_snapshot()
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
-        await rt.record_outcome(event["backend"], True)
+        await rt.health.record_outcome(event["backend"], True, rt.scheduler)
         if losers:
             log.info("%s finished on %s first; its copies on %s run to no use",
                      subtask_id, event["backend"], ", ".join(losers))
     else:
-        await rt.record_outcome(event["backend"], False)
+        await rt.health.record_outcome(event["backend"], False, rt.scheduler)
         await on_failure(rt, event, now_s)
     await reallocate.reallocate_now(rt)
     await rt.release()
@@ -74,24 +73,24 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
 
 async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     subtask_id = event["subtask_id"]
-    subtask = rt.subtasks.get(subtask_id)
+    subtask = rt.ledger.subtask(subtask_id)
     if subtask is None:
         return  # not ours (another scheduler's), or already finished
     backend = event["backend"]
     attempt_key = f"{backend}#{event['attempt']}"
-    handled = rt.failed_attempts.setdefault(subtask_id, [])
-    if attempt_key in handled:
+    record = rt.ledger.record(subtask_id)
+    if attempt_key in record.failed_attempts:
         return  # redelivered after a failover: this failure was already handled
-    handled.append(attempt_key)
-    rt.changed_subtasks.add(subtask_id)
+    record.failed_attempts.append(attempt_key)
+    rt.ledger.changed.add(subtask_id)
     error = event.get("error") or f"{backend}: execution failed"
-    tried = rt.failed_backends.setdefault(subtask_id, [])
+    tried = record.failed_backends
     tried.append(backend)
-    reasons = rt.failure_reasons.setdefault(subtask_id, [])
+    reasons = record.failure_reasons
     reasons.append(error)
     if rt.scheduler.fail_copy(subtask_id, backend, now_s):
         return  # a hedge copy of it is still running elsewhere
-    rt.attempts[subtask_id] = rt.attempts.get(subtask_id, 0) + 1
+    record.attempt += 1
     try:
         decision = rt.scheduler.requeue(subtask_id, now_s, exclude=tried)
     except SchedulerLookupError:
@@ -102,10 +101,10 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
             rt, subtask, f"sub-task {subtask_id!r} failed on every backend that can run it: "
                          f"{'; '.join(reasons)} ({exc})")
         return
-    await rt.send(T.TELEMETRY, subtask.task_id, {
+    await rt.outbox.send(T.TELEMETRY, subtask.task_id, {
         "schema": "qstream.telemetry.v1", "event": "failover", "at": time.time(),
         "subtask_id": subtask_id, "task_id": subtask.task_id, "from_backend": backend,
-        "to_backend": decision.backend, "error": error, "attempt": rt.attempts[subtask_id]})
+        "to_backend": decision.backend, "error": error, "attempt": record.attempt})
 
 
 async def on_status(rt: Runtime, event: dict[str, Any]) -> None:
@@ -113,15 +112,15 @@ async def on_status(rt: Runtime, event: dict[str, Any]) -> None:
         rt.scheduler.set_pending_jobs(event["backend"], int(event["pending_jobs"]))
         # The device's own status AND its circuit breaker: a status report must not
         # undo an open breaker.
-        rt.device_up[event["backend"]] = bool(event["operational"])
-        await rt.sync_breaker(event["backend"])
+        await rt.health.set_device_up(event["backend"], bool(event["operational"]),
+                                      rt.scheduler)
 
 
 async def handle(rt: Runtime, message: Any) -> None:
     try:
         event = codec.decode(message.value, expected="qstream.telemetry.v1")
     except ValidationError as exc:
-        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        await rt.outbox.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
     kind = event["event"]
     if kind == "execution":
@@ -130,9 +129,4 @@ async def handle(rt: Runtime, message: Any) -> None:
         await on_status(rt, event)
 
 
-def attach(app: faust.App, rt: Runtime) -> None:
-    @app.agent(rt.topics[T.TELEMETRY], name="qstream.agents.learn")
-    async def learn(stream: faust.StreamT) -> None:
-        await rt.consume(stream, lambda message: handle(rt, message), "learn")
-
-    reallocate.attach(app, rt)
+AGENT = Agent("qstream.agents.learn", T.TELEMETRY, handle, "learn")

@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Any
 
-import faust
 import orjson
 
 from qstream.circuits import analyze_qasm
@@ -21,6 +20,7 @@ from qstream.core.task import Task
 from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
 from qstream.stream import codec
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Agent
 from qstream.stream.messages import failed_result
 from qstream.stream.runtime import Runtime
 
@@ -112,14 +112,14 @@ async def handle(rt: Runtime, message: Any) -> None:
                      f"record key {key!r} differs from task_id {task_id!r}; "
                      "publish with key = task_id", task_id)
         return
-    record = rt.task_record(task_id)
+    record = rt.ledger.task_record(task_id)
     if record is not None and record.get("source") == source:
         if record["state"] != "active":
             return  # redelivered after its result went out
     elif record is not None:
         # Rejected, not coalesced: the first submission's result is the only result.
         running = record["state"] != "done"
-        await rt.send_dlq(reason="duplicate", message=message, task_id=task_id, error=(
+        await rt.outbox.send_dlq(reason="duplicate", message=message, task_id=task_id, error=(
             f"task_id {task_id!r} is already running; resubmit under a new task_id after "
             "its result arrives" if running else
             f"task_id {task_id!r} already has its result on {T.RESULTS}; resubmit under "
@@ -155,12 +155,12 @@ async def handle(rt: Runtime, message: Any) -> None:
         "subtasks": len(subtasks), "submitted_at": submitted_at,
     }
     if record is None:
-        rt.accept_task(task_id, source, plan)
+        rt.ledger.accept_task(task_id, source, plan)
     else:
         plan = record["plan"]  # a redelivery keeps the plan it was accepted with
-    await rt.send(T.SUBTASK_RESULTS, task_id, plan)
+    await rt.outbox.send(T.SUBTASK_RESULTS, task_id, plan)
     for subtask in subtasks:
-        await rt.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
+        await rt.outbox.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
 
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,
@@ -171,16 +171,13 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
     redelivered) gets no second result.
     """
     source = source_of(message)
-    record = rt.task_record(task_id) if task_id is not None else None
+    record = rt.ledger.task_record(task_id) if task_id is not None else None
     if record is not None and record.get("source") == source and record["state"] != "active":
         return  # this rejection was already handled before a failover
     rt.metrics.tasks_rejected += 1
-    await rt.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
+    await rt.outbox.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
     if task_id is not None and record is None:
-        await rt.publish_result(failed_result(task_id, error), source=source)
+        await rt.outbox.publish_result(failed_result(task_id, error), source=source)
 
 
-def attach(app: faust.App, rt: Runtime) -> None:
-    @app.agent(rt.topics[T.TASKS], name="qstream.agents.partition")
-    async def partition(stream: faust.StreamT) -> None:
-        await rt.consume(stream, lambda message: handle(rt, message), "partition")
+AGENT = Agent("qstream.agents.partition", T.TASKS, handle, "partition")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import faust
 from opentelemetry import trace
 
 from qstream.errors import ValidationError
-from qstream.stream import codec, recovery
+from qstream.stream import codec, ledger, recovery
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Agent
 from qstream.stream.runtime import Runtime
 
 log = logging.getLogger("qstream.agents.postprocess")
@@ -27,28 +27,28 @@ async def handle(rt: Runtime, message: Any) -> None:
         data = codec.decode(message.value,
                             expected=("qstream.plan.v1", "qstream.subtask_result.v1"))
     except ValidationError as exc:
-        await rt.send_dlq(reason=exc.reason, error=str(exc), message=message)
+        await rt.outbox.send_dlq(reason=exc.reason, error=str(exc), message=message)
         return
     task_id = data["task_id"]
-    record = rt.task_record(task_id)
+    record = rt.ledger.task_record(task_id)
     if record is not None and record["state"] != "active":
         return  # late duplicate of a task whose result is already out
     if data["schema"] == "qstream.plan.v1":
-        if task_id in rt.assemblies:
+        if task_id in rt.ledger.assemblies:
             return
-        assembly = recovery.assembly_from_plan(data)
-        rt.assemblies[task_id] = assembly
-        for part in rt.orphan_parts.pop(task_id, []):
-            recovery.apply_part(assembly, part)
+        assembly = ledger.assembly_from_plan(data)
+        rt.ledger.assemblies[task_id] = assembly
+        for part in rt.ledger.orphan_parts.pop(task_id, []):
+            ledger.apply_part(assembly, part)
     else:
-        rt.record_part(data)
-        assembly = rt.assemblies.get(task_id)
+        rt.ledger.record_part(data)
+        assembly = rt.ledger.assemblies.get(task_id)
         if assembly is None:
             # Possible after a failover; kept until the (replayed) plan arrives.
             log.info("sub-task result for %s before its plan; kept", task_id)
-            rt.orphan_parts.setdefault(task_id, []).append(data)
+            rt.ledger.orphan_parts.setdefault(task_id, []).append(data)
             return
-        recovery.apply_part(assembly, data)
+        ledger.apply_part(assembly, data)
     if assembly.done:
         trace.get_current_span().set_attributes(
             {"qstream.task_id": task_id, "qstream.task.status":
@@ -56,7 +56,4 @@ async def handle(rt: Runtime, message: Any) -> None:
         await recovery.finish_task(rt, task_id, assembly)
 
 
-def attach(app: faust.App, rt: Runtime) -> None:
-    @app.agent(rt.topics[T.SUBTASK_RESULTS], name="qstream.agents.postprocess")
-    async def postprocess(stream: faust.StreamT) -> None:
-        await rt.consume(stream, lambda message: handle(rt, message), "postprocess")
+AGENT = Agent("qstream.agents.postprocess", T.SUBTASK_RESULTS, handle, "postprocess")

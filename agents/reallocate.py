@@ -9,8 +9,7 @@ on an idle backend instead (hedging). Both decisions go to ``qstream.reallocatio
 
 from __future__ import annotations
 
-import faust
-
+from qstream.stream.agent_spec import Timer
 from qstream.stream.runtime import Runtime
 
 
@@ -28,13 +27,14 @@ async def reallocate_now(rt: Runtime) -> int:
     return len(moves)
 
 
-def attach(app: faust.App, rt: Runtime) -> None:
-    @app.timer(interval=rt.config.realloc_interval_s)
-    async def reallocate_periodically() -> None:
-        if not rt.owner:
-            return  # a standby worker: another worker schedules
-        for backend in rt.breakers:
-            await rt.sync_breaker(backend)  # an open breaker turns half-open after its cooldown
-        await reallocate_now(rt)
-        await rt.release()
-        rt.sync_state()
+async def tick(rt: Runtime) -> None:
+    """The periodic pass (owner only): refresh breakers, reallocate, release, sync state."""
+    if not rt.owner:
+        return  # a standby worker: another worker schedules
+    await rt.health.sync_all(rt.scheduler)  # an open breaker turns half-open after its cooldown
+    await reallocate_now(rt)
+    await rt.release()
+    rt.sync_state()
+
+
+TIMER = Timer("qstream.agents.reallocate", lambda config: config.realloc_interval_s, tick)

@@ -1,7 +1,7 @@
 """OpenTelemetry metrics at the Kafka edge: the SLIs of what this process publishes.
 
 Every telemetry event, result and reallocation a worker or executor sends goes
-through :func:`observe` (one call in :meth:`qstream.stream.runtime.Runtime.send`),
+through :func:`observe` (one call in :meth:`qstream.stream.outbox.Outbox.send`),
 which feeds the pure :class:`~qstream.core.sli.SLIAggregator` and records the
 samples it returns on the instruments of
 :data:`~qstream.core.metric_catalog.METRICS`. Ratio and calibration-age gauges

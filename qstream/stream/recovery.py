@@ -5,9 +5,9 @@ Faust recovers the tables of the partitions a worker is assigned, then sends
 control topics, :func:`restore_state` rebuilds the scheduler (pending and
 in-flight sub-tasks, completions), the task assemblies and the predictor, and
 :func:`finish_recovery` settles results the previous owner may or may not have
-published (see :meth:`Runtime.publish_result`). Records whose offsets were not
-committed are then replayed by Faust, and every handler is idempotent under
-that replay. A worker that lost ownership clears its in-memory state, so its
+published (see :meth:`qstream.stream.outbox.Outbox.publish_result`). Records
+whose offsets were not committed are then replayed by Faust, and every handler
+is idempotent under that replay. A worker that lost ownership clears its in-memory state, so its
 timers cannot release work another worker now schedules.
 """
 
@@ -15,36 +15,22 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
-import faust
+from typing import TYPE_CHECKING, Any
 
 from qstream.core.assembly import TaskAssembly
-from qstream.core.scheduler import Placement
 from qstream.errors import QStreamError
 from qstream.stream import topics as T
+from qstream.stream.agent_spec import Timer
 from qstream.stream.durable import scan_task_ids
-from qstream.stream.messages import part_of
 from qstream.stream.runtime import Runtime
+
+if TYPE_CHECKING:
+    import faust
 
 log = logging.getLogger("qstream.recovery")
 
 PRUNE_INTERVAL_S = 300.0
 """How often ``done`` task records older than the retention are deleted."""
-
-
-def assembly_from_plan(plan: dict[str, Any]) -> TaskAssembly:
-    """The empty assembly of a ``qstream.plan.v1`` message."""
-    return TaskAssembly(plan["task_id"], [(c["name"], int(c["shots"])) for c in plan["circuits"]],
-                        float(plan["submitted_at"]))
-
-
-def apply_part(assembly: TaskAssembly, data: dict[str, Any]) -> None:
-    """Add one ``qstream.subtask_result.v1`` to its task's assembly (idempotent)."""
-    if data["status"] == "failed":
-        assembly.fail(f"circuit '{data['circuit_name']}': {data.get('error') or 'failed'}")
-    else:
-        assembly.add(part_of(data), int(data.get("attempt", 0)))
 
 
 def owns_control_topics(app: faust.App) -> bool:
@@ -53,46 +39,11 @@ def owns_control_topics(app: faust.App) -> bool:
 
 
 def restore_state(rt: Runtime) -> None:
-    """Rebuild scheduler, assemblies and predictor from the tables (synchronous)."""
+    """Rebuild scheduler, sub-task records, assemblies and predictor from the tables."""
     started = time.perf_counter()
     rt.clear_state()
     rt.restore_predictor()
-    placements: list[Placement] = []
-    completed: list[str] = []
-    for sid, rec in rt.subtask_table.items():
-        rt.persisted.setdefault(rec["task_id"], set()).add(sid)
-        if rec["state"] == "completed":
-            completed.append(sid)
-            continue
-        placements.append(Placement.from_dict(rec["placement"]))
-        rt.attempts[sid] = int(rec.get("attempt", 0))
-        for name, key in (("failed_attempts", "failed"), ("failed_backends", "failed_backends"),
-                          ("failure_reasons", "reasons")):
-            if rec.get(key):
-                getattr(rt, name)[sid] = list(rec[key])
-    rt.scheduler.restore(placements, completed, rt.now_s())
-    rt.scheduler.drain_changed()
-    for p in placements:
-        rt.track(p.subtask)
-    active = 0
-    for task_id, rec in rt.task_table.items():
-        if rec["state"] == "done":
-            rt.results_end = max(rt.results_end, int(rec.get("offset", -1)))
-        elif rec["state"] == "active" and rec.get("plan"):
-            rt.assemblies[task_id] = assembly_from_plan(rec["plan"])
-            active += 1
-    parts = 0
-    for sid, data in rt.part_table.items():
-        record = rt.task_record(data["task_id"])
-        if record is not None and record["state"] != "active":
-            rt.part_table.delete(sid)  # left over from a crash after the result went out
-            continue
-        assembly = rt.assemblies.get(data["task_id"])
-        if assembly is None:
-            rt.orphan_parts.setdefault(data["task_id"], []).append(data)
-        else:
-            apply_part(assembly, data)
-        parts += 1
+    active, parts = rt.ledger.restore(rt.scheduler, rt.now_s())
     rt.owner = True
     rt.metrics.recoveries += 1
     log.warning(
@@ -109,21 +60,22 @@ async def finish_recovery(rt: Runtime) -> None:
     A ``publishing`` result is re-sent only when ``qstream.results`` does not
     already hold a record for its task after the offset noted with it.
     """
-    publishing = {tid: rec for tid, rec in rt.task_table.items() if rec["state"] == "publishing"}
+    publishing = rt.ledger.tasks_in_state("publishing")
     if publishing:
         start = min(int(rec.get("after", -1)) for rec in publishing.values()) + 1
         found = await scan_task_ids(rt.config.broker, T.RESULTS, start, set(publishing),
                                     kafka=rt.config.kafka)
         for task_id, rec in publishing.items():
             if task_id in found:
-                rt.mark_done(task_id, rec.get("source"), found[task_id], rec["result"]["status"])
+                rt.ledger.mark_done(task_id, rec.get("source"), found[task_id],
+                                    rec["result"]["status"])
                 log.warning("result of %s was already published (offset %d)",
                             task_id, found[task_id])
             else:
                 log.warning("re-publishing the unconfirmed result of %s", task_id)
-                await rt.send_result_record(rec["result"], rec.get("source"))
+                await rt.outbox.send_result_record(rec["result"], rec.get("source"))
             rt.forget_task(task_id)
-    for task_id, assembly in list(rt.assemblies.items()):
+    for task_id, assembly in list(rt.ledger.assemblies.items()):
         if assembly.done:
             await finish_task(rt, task_id, assembly)
     resent = await rt.resend_in_flight()
@@ -136,11 +88,11 @@ async def finish_recovery(rt: Runtime) -> None:
 async def finish_task(rt: Runtime, task_id: str, assembly: TaskAssembly) -> None:
     """Publish a finished assembly's result and drop the task's state."""
     result = assembly.result(time.time())
-    del rt.assemblies[task_id]
+    del rt.ledger.assemblies[task_id]
     # Publish first: the task's parts and sub-task records may only go once its
     # result is recorded, or a crash in between would leave an active task
     # whose parts are gone.
-    await rt.publish_result(result)
+    await rt.outbox.publish_result(result)
     rt.forget_task(task_id, cancel=result["status"] == "failed")
 
 
@@ -150,16 +102,22 @@ def prune_done(rt: Runtime, now: float) -> int:
     A redelivered or resubmitted record of a task pruned this way would run
     again; the retention only has to outlast Kafka redelivery (seconds).
     """
-    cutoff = now - rt.config.done_retention_s
-    old = [tid for tid, rec in rt.task_table.items()
-           if rec["state"] == "done" and float(rec.get("at", now)) < cutoff]
-    for tid in old:
-        rt.task_table.delete(tid)
-    return len(old)
+    return rt.ledger.prune_done(now - rt.config.done_retention_s, now)
+
+
+async def prune_tick(rt: Runtime) -> None:
+    """The pruning timer's tick (owner only)."""
+    if rt.owner:
+        n = prune_done(rt, time.time())
+        if n:
+            log.info("pruned %d done task records", n)
+
+
+PRUNE_TIMER = Timer("qstream.recovery.prune", lambda config: PRUNE_INTERVAL_S, prune_tick)
 
 
 def attach(app: faust.App, rt: Runtime) -> None:
-    """Connect restore to Faust's rebalance signals, and the pruning timer."""
+    """Connect restore to Faust's rebalance signals (the pruning timer is :data:`PRUNE_TIMER`)."""
 
     async def on_revoked(*_: Any, **__: Any) -> None:
         rt.owner = False
@@ -167,8 +125,8 @@ def attach(app: faust.App, rt: Runtime) -> None:
     async def on_rebalance_complete(*_: Any, **__: Any) -> None:
         if not owns_control_topics(app):
             log.warning("standby: another worker owns the control topics%s",
-                        "; dropping in-memory task state" if rt.assemblies or rt.subtasks
-                        else "")
+                        "; dropping in-memory task state"
+                        if rt.ledger.assemblies or rt.ledger.task_subtasks else "")
             rt.clear_state()
             return
         restore_state(rt)
@@ -180,10 +138,3 @@ def attach(app: faust.App, rt: Runtime) -> None:
 
     app.on_partitions_revoked.connect(on_revoked)
     app.on_rebalance_complete.connect(on_rebalance_complete)
-
-    @app.timer(interval=PRUNE_INTERVAL_S)
-    async def prune() -> None:
-        if rt.owner:
-            n = prune_done(rt, time.time())
-            if n:
-                log.info("pruned %d done task records", n)
