@@ -20,6 +20,17 @@ from conftest import WorkerProcess, wait_ready
 from qstream.broker import EmbeddedBroker
 
 
+async def _ready_or_exited(handle: WorkerProcess, url: str, started: float) -> None:
+    """:func:`wait_ready`, but fail as soon as the worker process exits."""
+    ready = asyncio.ensure_future(wait_ready(url, timeout_s=90.0, after=started))
+    while not ready.done():
+        if handle.proc.poll() is not None:
+            ready.cancel()
+            raise AssertionError(f"worker exited with code {handle.proc.returncode}")
+        await asyncio.sleep(0.2)
+    ready.result()
+
+
 def test_worker_takes_broker_time_scale_and_fleet_from_the_environment(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QSTREAM_")}
     log_path = tmp_path / "worker.log"
@@ -34,7 +45,7 @@ def test_worker_takes_broker_time_scale_and_fleet_from_the_environment(tmp_path:
         handle = WorkerProcess(proc, log_path, broker.url)
         try:
             # The worker came up on QSTREAM_BROKER: it publishes backend status there.
-            asyncio.run(wait_ready(broker.url, timeout_s=90.0, after=started))
+            asyncio.run(_ready_or_exited(handle, broker.url, started))
         except Exception:
             handle.stop()
             raise AssertionError("worker did not come up on $QSTREAM_BROKER:\n"
