@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -144,13 +144,16 @@ def _scheduler_settings() -> type[BaseModel]:
             raise ValueError(str(exc)) from None
         return value
 
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         "SchedulerSettings", __config__=ConfigDict(frozen=True, extra="forbid"),
         __doc__="The scheduler's knobs (:class:`qstream.core.scheduler.SchedulerConfig`).",
         __validators__={"check": field_validator(*knobs)(check)}, **knobs)
 
 
-SchedulerSettings = _scheduler_settings()
+if TYPE_CHECKING:
+    SchedulerSettings = BaseModel
+else:
+    SchedulerSettings = _scheduler_settings()
 """The knobs of :class:`SchedulerConfig` as settings: ``realloc_margin``,
 ``realloc_min_gain``, ``split_min_shots``, ``max_splits``, ``split_gain``, ``hedge_factor``,
 ``hedge_min_s`` (meaning, units and defaults in ``SchedulerConfig``)."""
@@ -390,7 +393,7 @@ class WorkerConfig(_Settings):
     seed: int = 0
     pool_workers: int | None = None
     policy: str = "predictive-realloc"
-    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)  # type: ignore[valid-type]
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     realloc_interval_s: float = 1.0
     status_interval_s: float = 1.0
     snapshot_every: int = 10
