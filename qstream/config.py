@@ -1,25 +1,110 @@
-"""Worker configuration: limits, fleet, time scale, scheduling knobs, Kafka security.
+"""Worker settings: limits, fleet, time scale, scheduler knobs, Kafka security.
 
-Every field can be set from the CLI; :meth:`WorkerConfig.from_env` also reads
-``QSTREAM_*`` environment variables for container deployments. Secrets (the Kafka
-SASL password, cloud credentials) come only from the environment or a secrets file
-(see :mod:`qstream.secrets`).
+:class:`WorkerConfig` is one pydantic-settings model. :meth:`WorkerConfig.from_env`
+reads every field from a ``QSTREAM_<FIELD>`` environment variable with its real type
+(``QSTREAM_POOL_WORKERS=4`` is the int 4, ``QSTREAM_FLEET=a,b`` the tuple ``('a', 'b')``,
+bools accept only ``1/0, true/false, yes/no, on/off``); the scheduler's knobs nest under
+``QSTREAM_SCHEDULER__<KNOB>`` (pydantic-settings' ``env_nested_delimiter``) and the
+admission limits keep their flat names (``QSTREAM_MAX_SHOTS``, ...).
+
+Precedence, highest first: a command-line option (an override that is not None), the
+environment, the secrets file (secrets only, see :mod:`qstream.secrets`), the default.
+Constructing a model directly (``WorkerConfig(time_scale=1)``) reads no environment.
+
+Defaults are written once: the worker's here, the scheduler's in
+:class:`qstream.core.scheduler.SchedulerConfig` (:data:`SchedulerSettings` is derived
+from its fields). Every invalid value raises :class:`~qstream.errors.ConfigError`
+naming the variable (or field) and the value.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from qstream.config_env import (
+    ENV_PREFIX,
+    NESTED,
+    config_error,
+    env_values,
+    fold_shortcuts,
+    lookup,
+    merge,
+)
+from qstream.core.policies import POLICY_NAMES
+from qstream.core.scheduler import SchedulerConfig
 from qstream.errors import ConfigError
 from qstream.secrets import KAFKA_PASSWORD_VAR, Credentials, Secret, load_secrets
 
+LIVE_POLICIES = tuple(p for p in POLICY_NAMES if p != "oracle")
+"""Policies a live worker runs; ``oracle`` needs the future and exists only in ``simulate``."""
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+
+_INSIDE: ContextVar[bool] = ContextVar("qstream_settings_inside", default=False)
+_ENV_NAMES: ContextVar[Mapping[tuple[str, ...], str] | None] = ContextVar(
+    "qstream_settings_env_names", default=None)
+"""Where :meth:`WorkerConfig.from_env` took each value from, for the error messages."""
+
+
+class _Settings(BaseSettings):
+    """Base of the settings models: frozen, unknown fields refused, and no implicit source.
+
+    Direct construction validates only what it is given (a ``ValidationError`` becomes
+    :class:`ConfigError`); the environment is read by :meth:`WorkerConfig.from_env`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED,
+                                      env_ignore_empty=True, frozen=True, extra="forbid",
+                                      validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        if _INSIDE.get():  # a nested model: the outermost one reports every problem
+            super().__init__(**values)
+            return
+        inside = _INSIDE.set(True)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise config_error(exc, _ENV_NAMES.get()) from None
+        finally:
+            _INSIDE.reset(inside)
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class Limits(_Settings):
     """Admission limits; input beyond them goes to ``qstream.dlq`` with reason ``limit``.
+
+    Environment: ``QSTREAM_MAX_MESSAGE_BYTES``, ``QSTREAM_MAX_SHOTS``,
+    ``QSTREAM_MAX_CIRCUITS``, ``QSTREAM_MAX_QUBITS``.
 
     Attributes
     ----------
@@ -31,41 +116,50 @@ class Limits:
         Most circuits per task.
     max_qubits:
         Widest circuit accepted; None means the widest backend of the fleet.
+
+    Raises
+    ------
+    ConfigError
+        On a value that is not an integer >= 1.
     """
 
-    max_message_bytes: int = 1_048_576
-    max_shots: int = 1_000_000
-    max_circuits: int = 64
-    max_qubits: int | None = None
+    max_message_bytes: int = Field(1_048_576, ge=1)
+    max_shots: int = Field(1_000_000, ge=1)
+    max_circuits: int = Field(64, ge=1)
+    max_qubits: int | None = Field(None, ge=1)
 
-    def __post_init__(self) -> None:
-        for name in ("max_message_bytes", "max_shots", "max_circuits"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_qubits is not None and self.max_qubits < 1:
-            raise ConfigError(f"max_qubits must be >= 1, got {self.max_qubits}")
 
-    @classmethod
-    def from_env(cls) -> Limits:
-        """Read ``QSTREAM_MAX_MESSAGE_BYTES``, ``QSTREAM_MAX_SHOTS``, ``QSTREAM_MAX_CIRCUITS``
-        and ``QSTREAM_MAX_QUBITS``; unset ones keep their defaults.
+def _scheduler_settings() -> type[BaseModel]:
+    """A pydantic model of the numeric fields of :class:`SchedulerConfig`, same names, types
+    and defaults; each value is checked by ``SchedulerConfig`` itself."""
+    hints = typing.get_type_hints(SchedulerConfig)
+    knobs: dict[str, Any] = {
+        f.name: (hints[f.name], f.default) for f in dataclasses.fields(SchedulerConfig)
+        if hints[f.name] in (int, float) and f.default is not dataclasses.MISSING}
 
-        Raises
-        ------
-        ConfigError
-            On a value that is not a positive integer.
-        """
-        values: dict[str, int] = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"QSTREAM_{f.name.upper()}")
-            if raw is None:
-                continue
-            try:
-                values[f.name] = int(raw)
-            except ValueError:
-                raise ConfigError(f"QSTREAM_{f.name.upper()} must be an integer, got {raw!r}") \
-                    from None
-        return cls(**values)
+    def check(cls: type[BaseModel], value: Any, info: Any) -> Any:
+        try:
+            SchedulerConfig(**{info.field_name: value})
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return create_model(
+        "SchedulerSettings", __config__=ConfigDict(frozen=True, extra="forbid"),
+        __doc__="The scheduler's knobs (:class:`qstream.core.scheduler.SchedulerConfig`).",
+        __validators__={"check": field_validator(*knobs)(check)}, **knobs)
+
+
+if TYPE_CHECKING:
+    SchedulerSettings = BaseModel
+else:
+    SchedulerSettings = _scheduler_settings()
+"""The knobs of :class:`SchedulerConfig` as settings: ``realloc_margin``,
+``realloc_min_gain``, ``split_min_shots``, ``max_splits``, ``split_gain``, ``hedge_factor``,
+``hedge_min_s`` (meaning, units and defaults in ``SchedulerConfig``)."""
+SHORTCUTS: dict[str, tuple[str, str]] = {"realloc_margin": ("scheduler", "realloc_margin")}
+"""Top-level names kept for nested settings: ``QSTREAM_REALLOC_MARGIN`` and
+``--realloc-margin`` set ``scheduler.realloc_margin``."""
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -215,28 +309,39 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """Everything a ``qstream worker`` needs.
+class WorkerConfig(_Settings):
+    """Everything a ``qstream worker`` needs; read it with :meth:`from_env`.
 
     Attributes
     ----------
     broker:
-        ``kafka://HOST:PORT[,HOST:PORT]`` for Apache Kafka, ``tansu://HOST:PORT`` for
-        the embedded broker (enables :mod:`qstream.stream.tansu_compat`).
+        ``kafka://HOST:PORT[,HOST:PORT]`` for Apache Kafka or the embedded broker (tansu
+        is detected behind it), ``tansu://HOST:PORT`` for the embedded broker (enables
+        :mod:`qstream.stream.tansu_compat` without asking).
     app_id:
         Faust app id, which is also the consumer group.
     fleet:
-        Backend names; None is the default fleet.
+        Backend names; None is the default fleet. ``QSTREAM_FLEET=a,b``.
     local_executors:
         Run every backend's executor in this worker. Set False when executors run
         as separate ``qstream executor`` processes.
     time_scale:
-        Emulated seconds per wall second of the emulated devices' clock.
+        Emulated seconds per wall second of the emulated devices' clock (> 0).
+    seed:
+        Seed of the emulated devices' randomness.
+    pool_workers:
+        Processes of the simulation pool; None lets the pool decide.
     policy:
-        Scheduling policy name (see :mod:`qstream.core.policies`).
-    realloc_margin:
-        Relative cost improvement needed to move a pending sub-task, in [0, 1).
+        Scheduling policy name, one of :data:`LIVE_POLICIES` (see :mod:`qstream.core.policies`).
+    scheduler:
+        The scheduler's knobs (:data:`SchedulerSettings`), e.g.
+        ``QSTREAM_SCHEDULER__MAX_SPLITS=1``; ``realloc_margin`` (relative cost improvement
+        needed to move a pending sub-task, in [0, 1)) may also be given at the top level
+        (``QSTREAM_REALLOC_MARGIN``, ``--realloc-margin``).
+    realloc_interval_s, status_interval_s:
+        Wall seconds between reallocation passes and between backend status events.
+    snapshot_every:
+        Learned observations between two predictor snapshots.
     otel_exporter:
         Where OpenTelemetry spans go: ``none`` (default, no-op tracer), ``console``,
         ``otlp`` / ``otlp:URL`` (OTLP/HTTP) or ``memory:PATH`` (JSON lines at exit,
@@ -266,55 +371,90 @@ class WorkerConfig:
     done_retention_s:
         How long a finished task's record is kept (wall seconds), so that a
         redelivered or resubmitted record of it is recognised and not run again.
+    limits:
+        Admission limits (:class:`Limits`).
     kafka:
         SASL/TLS settings of every Kafka client (:class:`KafkaSecurity`).
     credentials:
         Cloud credentials for the fleet (:class:`qstream.secrets.Credentials`); their
         ``repr`` shows ``'***'``.
+
+    Raises
+    ------
+    ConfigError
+        On any invalid value.
     """
 
-    broker: str = "tansu://127.0.0.1:9092"
+    broker: str = "kafka://127.0.0.1:9092"
     app_id: str = "qstream"
-    fleet: tuple[str, ...] | None = None
+    fleet: Annotated[tuple[str, ...] | None, NoDecode] = None
     local_executors: bool = True
-    time_scale: float = 60.0
+    time_scale: float = Field(60.0, gt=0, allow_inf_nan=False)
     seed: int = 0
     pool_workers: int | None = None
     policy: str = "predictive-realloc"
-    realloc_margin: float = 0.10
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     realloc_interval_s: float = 1.0
     status_interval_s: float = 1.0
     snapshot_every: int = 10
     otel_exporter: str = "none"
     otel_metrics_exporter: str = "none"
     faults: str = ""
-    retry_attempts: int = 3
-    retry_initial_s: float = 0.05
+    retry_attempts: int = Field(3, ge=1)
+    retry_initial_s: float = Field(0.05, ge=0)
     retry_max_s: float = 1.0
     breaker_failures: int = 5
     breaker_window: int = 20
     breaker_failure_rate: float = 0.5
     breaker_cooldown_s: float = 5.0
     done_retention_s: float = 86_400.0
-    limits: Limits = field(default_factory=Limits)
-    kafka: KafkaSecurity = field(default_factory=KafkaSecurity)
-    credentials: Credentials = field(default_factory=Credentials)
+    limits: Limits = Field(default_factory=Limits)
+    kafka: InstanceOf[KafkaSecurity] = Field(default_factory=lambda: KafkaSecurity())
+    credentials: InstanceOf[Credentials] = Field(default_factory=lambda: Credentials())
 
-    def __post_init__(self) -> None:
-        if "://" not in self.broker:
-            raise ConfigError(
-                f"broker must look like kafka://HOST:PORT or tansu://HOST:PORT, got {self.broker!r}")
-        if self.time_scale <= 0:
-            raise ConfigError(f"time_scale must be > 0, got {self.time_scale}")
-        if not 0.0 <= self.realloc_margin < 1.0:
-            raise ConfigError(f"realloc_margin must be in [0, 1), got {self.realloc_margin}")
-        check_otel_exporter(self.otel_exporter)
-        check_otel_exporter(self.otel_metrics_exporter)
-        if self.retry_attempts < 1:
-            raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts}")
-        if not 0.0 <= self.retry_initial_s <= self.retry_max_s:
-            raise ConfigError(f"need 0 <= retry_initial_s <= retry_max_s, got "
-                              f"{self.retry_initial_s} and {self.retry_max_s}")
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_shortcuts(cls, data: Any) -> Any:
+        return fold_shortcuts(data, SHORTCUTS) if isinstance(data, Mapping) else data
+
+    @field_validator("fleet", mode="before")
+    @classmethod
+    def _split_fleet(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(n.strip() for n in value.split(",") if n.strip())
+        return value or None  # an empty list of names is the default fleet
+
+    @field_validator("broker")
+    @classmethod
+    def _check_broker(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"broker must look like kafka://HOST:PORT or tansu://HOST:PORT, "
+                             f"got {value!r}")
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: str) -> str:
+        if value not in LIVE_POLICIES:
+            raise ValueError(f"unknown policy {value!r}; choose one of {', '.join(LIVE_POLICIES)}"
+                             + (" (oracle exists only in `qstream simulate`)"
+                                if value == "oracle" else ""))
+        return value
+
+    @field_validator("otel_exporter", "otel_metrics_exporter")
+    @classmethod
+    def _check_exporter(cls, value: str) -> str:
+        try:
+            return check_otel_exporter(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _check_retry(self) -> WorkerConfig:
+        if not self.retry_initial_s <= self.retry_max_s:
+            raise ValueError(f"need 0 <= retry_initial_s <= retry_max_s, got "
+                             f"{self.retry_initial_s} and {self.retry_max_s}")
+        return self
 
     @property
     def bootstrap(self) -> str:
@@ -322,52 +462,68 @@ class WorkerConfig:
         return self.broker.split("://", 1)[1]
 
     def with_(self, **changes: Any) -> WorkerConfig:
-        return replace(self, **changes)
-
-    @classmethod
-    def from_env(cls, *, secrets_file: str | os.PathLike[str] | None = None,
-                 **overrides: Any) -> WorkerConfig:
-        """Read ``QSTREAM_<FIELD>`` variables (e.g. ``QSTREAM_TIME_SCALE=120``).
-
-        ``kafka`` and ``credentials``, unless given in ``overrides``, come from
-        :meth:`KafkaSecurity.from_env` and :meth:`Credentials.from_secrets` with the
-        secrets of ``secrets_file`` (None: ``$QSTREAM_SECRETS_FILE``) and the environment.
+        """A copy with ``changes`` applied and validated.
 
         Raises
         ------
         ConfigError
-            On an invalid value or secrets file.
+            On an invalid value.
         """
-        values: dict[str, Any] = {}
-        secrets = None
-        if overrides.get("kafka") is None or overrides.get("credentials") is None:
+        return type(self)(**{**dict(self), **changes})
+
+    def describe(self) -> str:
+        """One log line of the effective settings; Kafka security and credentials are left
+        out (see :meth:`KafkaSecurity.describe` and :meth:`Credentials.presence`).
+
+        >>> WorkerConfig(time_scale=1).describe().split()[:4]
+        ['broker=kafka://127.0.0.1:9092', 'app_id=qstream', 'fleet=None', 'local_executors=True']
+        """
+        def flat(model: BaseModel, prefix: str = "") -> list[str]:
+            out = []
+            for name, value in dict(model).items():
+                if isinstance(value, BaseModel):
+                    out.extend(flat(value, f"{prefix}{name}."))
+                elif name not in ("kafka", "credentials"):
+                    shown = value if isinstance(value, str) else repr(value)
+                    out.append(f"{prefix}{name}={shown}")
+            return out
+        return " ".join(flat(self))
+
+    @classmethod
+    def from_env(cls, *, secrets_file: str | os.PathLike[str] | None = None,
+                 **overrides: Any) -> WorkerConfig:
+        """The settings from ``QSTREAM_*`` variables, under ``overrides``.
+
+        Parameters
+        ----------
+        secrets_file:
+            TOML secrets file (None: ``$QSTREAM_SECRETS_FILE``), for ``kafka`` and
+            ``credentials`` unless ``overrides`` gives them.
+        overrides:
+            Field values that win over the environment (the CLI's options); None values
+            are ignored, so an option that is not given leaves the environment in force.
+
+        Raises
+        ------
+        ConfigError
+            On an invalid value (naming its variable when it came from the environment)
+            or secrets file.
+        """
+        given = fold_shortcuts({k: v for k, v in overrides.items() if v is not None},
+                               SHORTCUTS)
+        env, names = env_values(cls, skip=("limits", "kafka", "credentials"),
+                                shortcuts=SHORTCUTS, flat={"limits": Limits})
+        values = merge(env, given)
+        names = {path: var for path, var in names.items() if lookup(given, path) is None}
+        if "kafka" not in given or "credentials" not in given:
             secrets = load_secrets(secrets_file)
-        for f in fields(cls):
-            raw = os.environ.get(f"QSTREAM_{f.name.upper()}")
-            if f.name == "limits":
-                values["limits"] = Limits.from_env()
-                continue
-            if f.name == "kafka":
-                values["kafka"] = KafkaSecurity.from_env(secrets) if secrets is not None else None
-                continue
-            if f.name == "credentials":
-                values["credentials"] = (Credentials.from_secrets(secrets)
-                                         if secrets is not None else None)
-                continue
-            if raw is None:
-                continue
-            if f.name == "fleet":
-                values[f.name] = tuple(n.strip() for n in raw.split(",") if n.strip())
-            elif f.type in ("float", float):
-                values[f.name] = float(raw)
-            elif f.type in ("int", int):
-                values[f.name] = int(raw)
-            elif f.type in ("bool", bool):
-                values[f.name] = raw.lower() in ("1", "true", "yes")
-            else:
-                values[f.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+            values.setdefault("kafka", KafkaSecurity.from_env(secrets))
+            values.setdefault("credentials", Credentials.from_secrets(secrets))
+        token = _ENV_NAMES.set(names)
+        try:
+            return cls(**values)
+        finally:
+            _ENV_NAMES.reset(token)
 
 
 OTEL_EXPORTERS = ("none", "console", "otlp", "otlp:URL", "memory:PATH")

@@ -135,9 +135,16 @@ def judge(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(ci: dict[str, float], digits: int = 3) -> str:
-    from qstream.cli_sim import fmt_ci
+def fmt_ci(ci: dict[str, float], digits: int = 4) -> str:
+    """``mean [lo, hi]`` with ``digits`` significant digits."""
+    if ci["n"] == 0 or math.isnan(ci["mean"]):
+        return "n/a"
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}g}"
+    return f"{ci['mean']:.{digits}g} [{ci['lo']:.{digits}g}, {ci['hi']:.{digits}g}]"
 
+
+def _fmt(ci: dict[str, float], digits: int = 3) -> str:
     return fmt_ci(ci, digits)
 
 

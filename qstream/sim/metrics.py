@@ -1,6 +1,6 @@
 """Per-run metrics and their mean with a 95% confidence interval over seeds.
 
-The metric names are the live demo's (:func:`qstream.demo.summarize`), so a live
+The metric names are the live demo's (:func:`qstream.cli.demo.summarize`), so a live
 run and a simulated one can be put side by side.
 
 The interval is Student's t: ``mean +- t(0.975, n - 1) * sd / sqrt(n)`` over the

@@ -96,7 +96,7 @@ class Runtime:
 
     def _new_scheduler(self) -> Scheduler:
         return Scheduler(self.specs, self._estimator(),
-                         SchedulerConfig(realloc_margin=self.config.realloc_margin),
+                         SchedulerConfig(**self.config.scheduler.model_dump()),
                          self.policy, record_changes=True)
 
     def _estimator(self) -> Estimator:

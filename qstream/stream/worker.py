@@ -47,13 +47,15 @@ def resolve_broker(broker: str, timeout_s: float = 15.0,
 
 
 def prepare(config: WorkerConfig) -> WorkerConfig:
-    """Resolve the broker flavour and create missing topics."""
+    """Resolve the broker flavour, log the effective settings (no secrets) and create
+    missing topics."""
     parse_faults(config.faults)  # a bad spec fails before anything connects
     log.info("%s; %s", config.kafka.describe(), config.credentials.presence())
     if config.kafka.security_protocol == "SASL_PLAINTEXT" and config.kafka.sasl_mechanism == "PLAIN":
         log.warning("SASL PLAIN over SASL_PLAINTEXT sends the Kafka password unencrypted; "
                     "use SASL_SSL or a SCRAM mechanism")
     config = config.with_(broker=resolve_broker(config.broker, kafka=config.kafka))
+    log.info("effective settings: %s", config.describe())
     names = [s.name for s in fleet_specs(config.fleet)]
     created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names),
                                         auth=security.client_settings(config.kafka)))

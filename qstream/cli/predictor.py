@@ -11,22 +11,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from qstream.cli._common import console as _err
+from qstream.cli._common import fail
 from qstream.errors import ConfigError, QStreamError
 
-predictor_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                            help="Evaluate the queue-wait and run-time predictors on a job trace.")
-_err = Console(stderr=True)
+app = typer.Typer(name="predictor", add_completion=False, no_args_is_help=True,
+                  help="Evaluate the queue-wait and run-time predictors on a job trace.")
 #: Skipped rows printed one by one; the rest are counted (all are in --json).
 _MAX_WARNINGS = 20
 _TARGETS = ("run_s", "queue_s")
 
 
-def _fail(exc: Exception) -> None:
-    _err.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
-
-
-@predictor_app.callback()
+@app.callback()
 def _predictor() -> None:
     """Evaluate the queue-wait and run-time predictors on a job trace."""
 
@@ -72,7 +68,7 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
-@predictor_app.command("eval")
+@app.command("eval")
 def eval_trace(
     trace: Annotated[Path, typer.Option("--trace", help="job-trace CSV (see qstream/core/trace.py)")],
     target: Annotated[str, typer.Option(help="run_s | queue_s")] = "run_s",
@@ -108,8 +104,7 @@ def eval_trace(
             except OSError as exc:
                 raise ConfigError(f"cannot write {json_path}: {exc.strerror or exc}") from exc
     except QStreamError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     out = Console()
     if not out.is_terminal:  # piped or captured: do not wrap at rich's default 80 columns
         out = Console(width=160)

@@ -18,19 +18,49 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import orjson
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from qstream.broker import EmbeddedBroker
-from qstream.client import Client
+from qstream.cli._common import PolicyOpt, SecretsFileOpt, TimeScaleOpt, check_policy, fail, secrets
+from qstream.config import KafkaSecurity, WorkerConfig
 from qstream.errors import QStreamError
-from qstream.stream import topics as T
-from qstream.workload import demo_tasks
+from qstream.secrets import Credentials
+
+if TYPE_CHECKING:  # the Kafka client is imported when the demo runs, not by every command
+    from qstream.client import Client
+
+app = typer.Typer()
+
+
+@app.command()
+def demo(
+    tasks: Annotated[int, typer.Option(min=1)] = 50,
+    policy: PolicyOpt = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
+    results: Annotated[Path | None, typer.Option(help="write every result message as JSON lines")] = None,
+    time_scale: TimeScaleOpt = None,
+    rate: Annotated[float, typer.Option(help="task submissions per second")] = 2.0,
+    timeout_s: Annotated[float, typer.Option("--timeout-s")] = 540.0,
+    seed: int = 7,
+    secrets_file: SecretsFileOpt = None,
+) -> None:
+    """Start broker, worker and fleet; run MQT Bench tasks; print a summary."""
+    check_policy(policy)
+    secrets(secrets_file)
+    try:
+        summary = run_demo(tasks, policy=policy, json_path=json_path, results_path=results,
+                           time_scale=time_scale, rate_per_s=rate, timeout_s=timeout_s,
+                           seed=seed, console=Console(), secrets_file=secrets_file)
+    except QStreamError as exc:
+        fail(exc)
+    got = summary["tasks_completed"] + summary["tasks_failed"]
+    raise typer.Exit(0 if got == summary["tasks_submitted"] else 1)
 
 
 @dataclass
@@ -142,6 +172,8 @@ def render(summary: dict[str, Any], console: Console) -> None:
 async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                  timeout_s: float, console: Console, ready_timeout_s: float,
                  worker: subprocess.Popen[bytes]) -> DemoRun:
+    from qstream.stream import topics as T
+
     run = DemoRun()
     wanted = {t["task_id"] for t in tasks}
     ready = asyncio.Event()
@@ -207,17 +239,30 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
     return run
 
 
-def run_demo(n_tasks: int = 50, *, policy: str = "predictive-realloc",
+def run_demo(n_tasks: int = 50, *, policy: str | None = None,
              json_path: Path | None = None, results_path: Path | None = None,
-             time_scale: float = 60.0, rate_per_s: float = 2.0, timeout_s: float = 540.0,
+             time_scale: float | None = None, rate_per_s: float = 2.0, timeout_s: float = 540.0,
              seed: int = 7, console: Console | None = None,
              secrets_file: Path | None = None) -> dict[str, Any]:
     """Run the demo end to end and return its summary (see :func:`summarize`).
 
+    ``policy`` and ``time_scale`` default to the worker settings (``$QSTREAM_POLICY``,
+    ``$QSTREAM_TIME_SCALE``, then :class:`~qstream.config.WorkerConfig`'s defaults).
     The demo's broker is the embedded one, always PLAINTEXT: ``QSTREAM_KAFKA_*``
     settings are not passed to its worker. ``secrets_file`` is passed on to the worker
     (for its credentials and their redaction from its log).
+
+    Raises
+    ------
+    QStreamError
+        If the settings are invalid, or the broker or the worker cannot start.
     """
+    from qstream.broker import EmbeddedBroker
+    from qstream.workload import demo_tasks
+
+    settings = WorkerConfig.from_env(kafka=KafkaSecurity(), credentials=Credentials(),
+                                     policy=policy, time_scale=time_scale)
+    policy, time_scale = settings.policy, settings.time_scale
     console = console or Console()
     console.print(f"generating {n_tasks} tasks from MQT Bench ...")
     tasks = demo_tasks(n_tasks, seed=seed)
@@ -254,6 +299,9 @@ def run_demo(n_tasks: int = 50, *, policy: str = "predictive-realloc",
 async def _run_client(url: str, tasks: list[dict[str, Any]], rate_per_s: float,
                       timeout_s: float, console: Console,
                       worker: subprocess.Popen[bytes]) -> DemoRun:
+    from qstream.client import Client
+    from qstream.stream import topics as T
+
     public = [T.TopicSpec(name) for name in
               (T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS)]
     await T.ensure_topics(url.split("://", 1)[1], public)

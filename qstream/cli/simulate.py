@@ -1,4 +1,4 @@
-"""``qstream simulate`` and ``qstream report``: the discrete-event simulator from the command line."""
+"""``qstream simulate``: the discrete-event simulator from the command line."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qstream.cli._common import console, fail
 from qstream.core.policies import POLICY_NAMES
 from qstream.errors import QStreamError
 
-console = Console(stderr=True)
+app = typer.Typer()
 out = Console(width=220)
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
 
 
 def _names(value: str, valid: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -57,15 +53,6 @@ def _fault(value: str, kind: str) -> tuple[str, str, float, float, float]:
     return (kind, parts[0], nums[0], nums[1], nums[2] if kind == "slowdown" else 1.0)
 
 
-def fmt_ci(ci: dict[str, float], digits: int = 4) -> str:
-    """``mean [lo, hi]`` with ``digits`` significant digits."""
-    if ci["n"] == 0 or math.isnan(ci["mean"]):
-        return "n/a"
-    if ci["n"] < 2:
-        return f"{ci['mean']:.{digits}g}"
-    return f"{ci['mean']:.{digits}g} [{ci['lo']:.{digits}g}, {ci['hi']:.{digits}g}]"
-
-
 SHOWN: tuple[tuple[str, str], ...] = (
     ("throughput_tasks_per_s", "tasks/s"), ("jct_mean_s", "JCT mean s"), ("jct_p95_s", "JCT p95 s"),
     ("makespan_s", "makespan s"), ("error_rate_mean", "error"), ("cost_usd", "cost USD"),
@@ -91,6 +78,7 @@ def summary_table(summary: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+@app.command()
 def simulate(
     policy: Annotated[str, typer.Option(help="comma-separated policies (default: all eight)")] =
         ",".join(POLICY_NAMES),
@@ -157,7 +145,7 @@ def simulate(
             _export_trace(trace_out, specs, policies[0], loads[0], tasks, arrival, drift, faults,
                           jobs)
     except QStreamError as exc:
-        _fail(exc)
+        fail(exc)
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_SERIALIZE_NUMPY))
         console.print(f"wrote {json_path}")
@@ -173,26 +161,3 @@ def _export_trace(path: Path, specs: Any, policy: str, load: float, tasks: int, 
     _, _, sim = run_simulation(prepare(scenario, specs, 0), policy)
     n = write_trace(sim.trace_jobs(), path)
     console.print(f"wrote {n} jobs ({policy}, seed 0, load {load}) to {path}")
-
-
-def report(
-    out_dir: Annotated[Path, typer.Option("--out", help="directory for report.md and the PNG plots")],
-    tasks: Annotated[int, typer.Option(min=1, help="tasks per run")] = 1000,
-    seeds: Annotated[int, typer.Option(min=2, help="seeds per scenario (>= 2 for a CI)")] = 5,
-    workers: Annotated[int, typer.Option(min=1, help="processes running seeds in parallel")] = 2,
-) -> None:
-    """Run the standard scenarios (loads 0.5/0.8/0.95, drift, outage) and write report.md + plots."""
-    from qstream.report import write_report
-
-    try:
-        path = write_report(out_dir, tasks=tasks, seeds=seeds, workers=workers,
-                            progress=lambda msg: console.print(f"[dim]{msg}"))
-    except QStreamError as exc:
-        _fail(exc)
-    out.print(f"wrote {path}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``simulate`` and ``report`` to the ``qstream`` CLI."""
-    app.command()(simulate)
-    app.command()(report)

@@ -20,16 +20,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from qstream.cli._common import BrokerOpt, broker_url, fail, secrets
 from qstream.config import KafkaSecurity
 from qstream.errors import QStreamError
-from qstream.secrets import install_redaction, load_secrets
 
-_err = Console(stderr=True)
-
-
-def _fail(exc: Exception) -> None:
-    _err.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
+app = typer.Typer()
 
 
 def fmt_duration(value_s: float | None) -> str:
@@ -116,10 +111,9 @@ def _dump(snap: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+@app.command()
 def status(
-    broker: Annotated[str, typer.Option(
-        "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or "
-                         "tansu://HOST:PORT")] = "kafka://127.0.0.1:9092",
+    broker: BrokerOpt = None,
     interval: Annotated[float, typer.Option(min=0.1, help="refresh period, seconds")] = 2.0,
     once: Annotated[bool, typer.Option(
         "--once", help="read up to the current end of the topics, print one snapshot, exit")] = False,
@@ -143,10 +137,10 @@ def status(
     # aiokafka logs every failed connection attempt; the error below says it once.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     sli = SLIAggregator()
+    found = secrets(secrets_file)
+    broker = broker_url(broker)
     try:
-        secrets = load_secrets(secrets_file)
-        install_redaction(secrets.values())
-        kafka = KafkaSecurity.from_env(secrets)
+        kafka = KafkaSecurity.from_env(found)
         url = resolve_broker(broker, timeout_s, kafka=kafka)
         if once:
             asyncio.run(sli_reader.read_to_end(url, sli, from_now=from_now, timeout_s=timeout_s,
@@ -171,11 +165,7 @@ def status(
                                           from_now=from_now, timeout_s=timeout_s,
                                           kafka=kafka))
     except QStreamError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``status`` to the ``qstream`` CLI."""
-    app.command()(status)

@@ -1,0 +1,29 @@
+"""The ``qstream`` command line: broker, worker, executor, submit, demo, simulate, report,
+status, predictor eval.
+
+One module per command; each exposes a Typer ``app`` (a single command, or the named
+``predictor`` group), registered below in one loop. What they share (the console,
+``fail``, the option types, secrets and Kafka security) is :mod:`qstream.cli._common`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from qstream.cli import (
+    broker,
+    demo,
+    executor,
+    predictor,
+    report,
+    simulate,
+    status,
+    submit,
+    worker,
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
+
+for _command in (broker, worker, executor, submit, demo, simulate, report, status, predictor):
+    app.add_typer(_command.app)

@@ -1,0 +1,137 @@
+"""``qstream submit``: publish one task built from QASM files; with ``--wait``, print the result."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qstream.cli._common import (
+    BrokerOpt,
+    CafileOpt,
+    CertfileOpt,
+    CheckHostnameOpt,
+    KeyfileOpt,
+    MechanismOpt,
+    OtelOpt,
+    ProtocolOpt,
+    SecretsFileOpt,
+    UsernameOpt,
+    broker_url,
+    console,
+    fail,
+    kafka,
+    secrets,
+)
+from qstream.errors import QStreamError
+
+app = typer.Typer()
+
+
+@app.command()
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="OpenQASM 2 or 3 files, one circuit each",
+                                                exists=True, dir_okay=False, readable=True)],
+    broker: BrokerOpt = None,
+    shots: Annotated[int, typer.Option(min=1)] = 1000,
+    priority: Annotated[int, typer.Option(min=0, max=9)] = 5,
+    deadline_s: Annotated[float | None, typer.Option("--deadline-s")] = None,
+    task_id: Annotated[str | None, typer.Option(help="default: a new UUID")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the result and print it")] = False,
+    timeout_s: Annotated[float, typer.Option("--timeout-s")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw result JSON")] = False,
+    otel_exporter: OtelOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    kafka_security_protocol: ProtocolOpt = None,
+    kafka_sasl_mechanism: MechanismOpt = None,
+    kafka_sasl_username: UsernameOpt = None,
+    kafka_ssl_cafile: CafileOpt = None,
+    kafka_ssl_certfile: CertfileOpt = None,
+    kafka_ssl_keyfile: KeyfileOpt = None,
+    kafka_ssl_check_hostname: CheckHostnameOpt = None,
+) -> None:
+    """Publish one task built from QASM files; with --wait, print the result counts."""
+    from qstream.client import Client
+    from qstream.stream import tracing
+    from qstream.stream.worker import resolve_broker
+
+    found = secrets(secrets_file)
+    try:
+        security = kafka(found, kafka_security_protocol, kafka_sasl_mechanism,
+                         kafka_sasl_username, kafka_ssl_cafile, kafka_ssl_certfile,
+                         kafka_ssl_keyfile, kafka_ssl_check_hostname)
+        tracing.configure(otel_exporter or os.environ.get("QSTREAM_OTEL_EXPORTER") or "none",
+                          "qstream-client")
+    except QStreamError as exc:
+        fail(exc)
+
+    task: dict[str, Any] = {
+        "schema": "qstream.task.v1", "task_id": task_id or str(uuid.uuid4()),
+        "circuits": [{"name": f.stem, "qasm": f.read_text(encoding="utf-8")} for f in files],
+        "shots": shots, "priority": priority,
+    }
+    if deadline_s is not None:
+        task["deadline_s"] = deadline_s
+
+    async def go(url: str) -> dict[str, Any] | None:
+        async with Client(url, kafka=security) as client:
+            await client.submit(task)
+            console.print(f"submitted task {task['task_id']}")
+            if not wait:
+                return None
+            found = await client.wait_results([task["task_id"]], timeout_s)
+            return found.get(task["task_id"])
+
+    try:
+        result = asyncio.run(go(resolve_broker(broker_url(broker), kafka=security)))
+    except QStreamError as exc:
+        fail(exc)
+    finally:
+        tracing.shutdown()
+    if not wait:
+        return
+    if result is None:
+        console.print(f"[red]no result within {timeout_s:.0f} s")
+        raise typer.Exit(1)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print_result(result)
+    raise typer.Exit(0 if result["status"] == "completed" else 1)
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """A result message as a summary line and one counts table per circuit (top 16)."""
+    out = Console()
+    if result["status"] != "completed":
+        out.print(f"[red]task {result['task_id']} failed:[/red] {result['error']}")
+        return
+    m = result["metrics"]
+    fidelity = "n/a" if m["est_fidelity"] is None else f"{m['est_fidelity']:.3f}"
+    out.print(f"task {result['task_id']} completed: queue {m['queue_s']:.1f} s, "
+              f"run {m['run_s']:.2f} s, cost {m['cost_usd']:.4f} USD, "
+              f"est. fidelity {fidelity}")
+    for r in result["results"]:
+        table = Table(title=f"{r['name']}: {r['shots']} shots on {', '.join(r['backends'])}")
+        table.add_column("bitstring")
+        table.add_column("counts", justify="right")
+        if r.get("mitigated"):
+            table.add_column("mitigated p", justify="right")
+        probs = (r.get("mitigated") or {}).get("probabilities", {})
+        top = sorted(r["counts"].items(), key=lambda kv: -kv[1])[:16]
+        for bits, n in top:
+            row = [bits, str(n)]
+            if r.get("mitigated"):
+                row.append(f"{probs.get(bits, 0.0):.4f}")
+            table.add_row(*row)
+        if len(r["counts"]) > 16:
+            table.caption = f"top 16 of {len(r['counts'])} outcomes"
+        out.print(table)
