@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
-from trace_helpers import synthetic_jobs
+from helpers.trace import synthetic_jobs
 
 from qstream.cli import app
 from qstream.core.trace import write_trace

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watch_helpers import submit_and_watch
+from helpers.watch import submit_and_watch
 
 from qstream.broker import EmbeddedBroker
 from qstream.stream import topics as T

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from watch_helpers import submit_and_watch
+from helpers.watch import submit_and_watch
 
 from qstream.broker import EmbeddedBroker
 from qstream.stream import topics as T

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from purity_helpers import loaded_after_import, walk_imports
+from helpers.purity import loaded_after_import, walk_imports
 
 MODULES = ["partition", "online_model", "predictor", "scheduler", "postprocess", "assembly",
            "circuit_breaker", "distribution", "metric_catalog", "sli"]

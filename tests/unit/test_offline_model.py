@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from trace_helpers import synthetic_jobs
+from helpers.trace import synthetic_jobs
 
 import qstream.offline_model
 from qstream.offline_model import HGBBaseline

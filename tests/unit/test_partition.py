@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from core_helpers import GHZ5, qpu, sim
+from helpers.core import GHZ5, qpu, sim
 from hypothesis import given
 from hypothesis import strategies as st
 

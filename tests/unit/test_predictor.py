@@ -7,7 +7,7 @@ import random
 import time
 
 import pytest
-from core_helpers import GHZ5, observation, qpu, sim
+from helpers.core import GHZ5, observation, qpu, sim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

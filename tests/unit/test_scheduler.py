@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import pytest
-from core_helpers import GHZ5, observation, qpu, sim, subtask
+from helpers.core import GHZ5, observation, qpu, sim, subtask
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

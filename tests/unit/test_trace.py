@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.trace import synthetic_jobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from trace_helpers import synthetic_jobs
 
 from qstream.core.trace import (
     REQUIRED_COLUMNS,

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from trace_helpers import constant_delay_jobs, mixed_fleet_jobs, synthetic_jobs
+from helpers.trace import constant_delay_jobs, mixed_fleet_jobs, synthetic_jobs
 
 from qstream.core.run_time_fit import RunTimeFit
 from qstream.core.trace import TraceJob

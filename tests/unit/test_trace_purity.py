@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from purity_helpers import loaded_after_import, walk_imports
+from helpers.purity import loaded_after_import, walk_imports
 
 MODULES = ["trace", "trace_eval", "trace_model", "interval", "repeat_memory", "running_median",
            "run_time_fit"]
