@@ -85,7 +85,7 @@ async def execute_with_retries(rt: Runtime, backend: Backend,
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(cfg.retry_attempts),
-        wait=wait_exponential_jitter(initial=cfg.retry_initial_s, max=cfg.retry_max_s,
+        wait=wait_exponential_jitter(multiplier=cfg.retry_initial_s, max=cfg.retry_max_s,
                                      jitter=cfg.retry_initial_s),
         retry=retry_if_exception_type(TransientBackendError),
         before_sleep=before_sleep, reraise=True)
