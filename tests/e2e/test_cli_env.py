@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 
 from conftest import WorkerProcess, wait_ready
+from helpers import task
 
 from qstream.broker import EmbeddedBroker
+from qstream.client import Client
+from qstream.stream import topics as T
 
 
 async def _ready_or_exited(handle: WorkerProcess, url: str, started: float) -> None:
@@ -29,6 +32,19 @@ async def _ready_or_exited(handle: WorkerProcess, url: str, started: float) -> N
             raise AssertionError(f"worker exited with code {handle.proc.returncode}")
         await asyncio.sleep(0.2)
     ready.result()
+
+
+async def _scheduler_clock(url: str, task_id: str) -> float:
+    """Submit a task; return the scheduler clock its sub-task was stamped with
+    (``submitted_at_s`` on ``qstream.subtasks``: wall seconds x the time scale)."""
+    async with Client(url) as client:
+        await client.submit(task(task_id=task_id))
+        async def first() -> float:
+            async for _, msg in client.stream(T.SUBTASKS):
+                if msg.get("task_id") == task_id:
+                    return float(msg["submitted_at_s"])
+            raise AssertionError("qstream.subtasks ended")
+        return await asyncio.wait_for(first(), 60.0)
 
 
 def test_worker_takes_broker_time_scale_and_fleet_from_the_environment(tmp_path: Path) -> None:
@@ -50,7 +66,13 @@ def test_worker_takes_broker_time_scale_and_fleet_from_the_environment(tmp_path:
             handle.stop()
             raise AssertionError("worker did not come up on $QSTREAM_BROKER:\n"
                                  + handle.log()[-4000:]) from None
-        handle.stop()
+        try:
+            # The time scale reached the runtime: at QSTREAM_TIME_SCALE=1 the scheduler
+            # clock is the wall clock (at the default 60 it would be 60 times larger).
+            clock_s = asyncio.run(_scheduler_clock(broker.url, "env-time-scale"))
+        finally:
+            handle.stop()
+        assert abs(clock_s - time.time()) < 120.0, (clock_s, time.time())
     log = handle.log()
     [settings] = [line for line in log.splitlines() if "effective settings:" in line]
     assert f"broker=tansu://{broker.bootstrap}" in settings, settings
