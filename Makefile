@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check qstream agents tests
-	$(VENV)/bin/mypy qstream/core qstream/sim
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy qstream/core qstream/sim qstream/backends
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
