@@ -72,7 +72,11 @@ async def _collect(url: str, want_keys: set[bytes], want_results: set[str], time
                 # A key is accounted for by its DLQ entry or by a result of the task it named.
                 keys_done = want_keys <= set(dlq) | {k for k in want_keys
                                                      if k.decode("utf-8", "replace") in results}
-                if keys_done and want_results <= set(results):
+                # A wanted task is accounted for by its result, or by a DLQ entry under
+                # its key (a rejection that names no valid task gets no result).
+                tasks_done = want_results <= set(results) | {
+                    k.decode("utf-8", "replace") for k in dlq}
+                if keys_done and tasks_done:
                     await asyncio.sleep(2.0)  # linger: a duplicate would arrive now
                     return
                 await asyncio.sleep(0.2)
