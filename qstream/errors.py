@@ -60,7 +60,7 @@ class ConfigError(QStreamError):
 
 
 TASK_CONTENT_REASONS = ("zero_weights", "duplicate_circuit", "dependencies", "unknown_backend",
-                        "task_content")
+                        "invalid_problem", "task_content")
 """DLQ reasons of :class:`TaskContentError` (each is also in ``qstream.dlq.v1``'s enum)."""
 
 
@@ -77,7 +77,9 @@ class TaskContentError(QStreamError):
         The DLQ reason, one of :data:`TASK_CONTENT_REASONS`: ``zero_weights`` (every
         cost weight is 0), ``duplicate_circuit`` (two circuits share a name),
         ``dependencies`` (an unknown or cyclic ``depends_on``), ``unknown_backend``
-        (an allow-list names no backend of the fleet), ``task_content`` (any other
+        (an allow-list names no backend of the fleet), ``invalid_problem`` (a
+        ``problem`` object that is malformed, see :mod:`qstream.core.problems`),
+        ``task_content`` (any other
         out-of-range field).
 
     Examples
