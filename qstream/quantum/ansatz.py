@@ -11,7 +11,7 @@ Examples
 >>> qc.num_qubits, parameter_count(qc)
 (3, 4)
 >>> qaoa_initial_point(2)
-[0.5625, 0.1875, 0.1875, 0.5625]
+[-0.5625, -0.1875, 0.1875, 0.5625]
 >>> text = bound_qasm(qc, qaoa_initial_point(2), measure="ZZZ")
 >>> text.startswith("OPENQASM 2.0;"), text.count("measure")
 (True, 3)
@@ -95,17 +95,21 @@ def qaoa_initial_point(reps: int, *, delta_t: float = 0.75, seed: int | None = N
                        jitter: float = 0.0) -> list[float]:
     """A linear-ramp (annealing-like) start for QAOA, ``[β_0..β_{p-1}, γ_0..γ_{p-1}]``.
 
-    ``γ_l = (l + 1/2) / p · Δt`` and ``β_l = (1 − (l + 1/2) / p) · Δt``: a Trotterised
-    linear annealing schedule, the "TQA" initialisation of Sack and Serbyn, Quantum 5,
-    491 (2021), which also motivates ``Δt ≈ 0.75`` (near their optimum for 3-regular
-    MaxCut); Zhou et al., PRX 10, 021067 (2020) report the same shape of optimal
-    parameters. With ``seed`` set, ``jitter`` adds seeded uniform noise in
-    ``[-jitter, jitter]`` (radians) to every angle.
+    ``γ_l = s_l Δt`` and ``β_l = −(1 − s_l) Δt`` with ``s_l = (l + 1/2) / p``: a
+    Trotterised linear anneal from the mixer's ground state to ``H_C``'s (which is
+    minimised), the "TQA" initialisation of Sack and Serbyn, Quantum 5, 491 (2021),
+    which also motivates ``Δt ≈ 0.75`` (near their optimum for 3-regular MaxCut); Zhou
+    et al., PRX 10, 021067 (2020) report the same shape of optimal parameters. The
+    minus sign on ``β``: qiskit's mixer layer is ``e^{−iβ Σ_j X_j}`` and its start
+    ``|+…+⟩`` is the ground state of ``−Σ_j X_j``, so the anneal runs at ``β < 0``
+    (with ``β > 0`` the ramp heads for ``H_C``'s *highest* states). With ``seed`` set,
+    ``jitter`` adds seeded uniform noise in ``[-jitter, jitter]`` (radians) to every
+    angle.
     """
     if reps < 1:
         raise ValueError(f"reps must be at least 1, got {reps}")
     s = (np.arange(reps) + 0.5) / reps
-    point = np.concatenate([(1.0 - s) * delta_t, s * delta_t])
+    point = np.concatenate([-(1.0 - s) * delta_t, s * delta_t])
     if seed is not None and jitter:
         point = point + np.random.default_rng(seed).uniform(-jitter, jitter, size=point.size)
     return [float(v) for v in point]
