@@ -143,6 +143,14 @@ class Spsa(Optimizer):
         deviation of the objective's noise).
     A, alpha, gamma:
         Stability constant and exponents, defaults as above.
+
+    Attributes
+    ----------
+    x:
+        The current iterate, SPSA's estimate of the minimiser (never evaluated
+        itself; :attr:`best_x` is the best *evaluated* point, ``c_k`` away from it).
+    k:
+        Completed iterations.
     """
 
     name = "spsa"

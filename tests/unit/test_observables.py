@@ -117,3 +117,10 @@ def test_combine_adds_values_and_errors_in_quadrature() -> None:
     assert combine([]) == (0.0, 0.0)
     value, err = combine([(1.0, 3.0, 10), (-2.0, 4.0, 10), (0.5, 0.0)])
     assert value == -0.5 and err == pytest.approx(5.0)
+
+
+def test_observables_and_optimizers_stay_pure() -> None:
+    from helpers.purity import loaded_after_import
+
+    forbidden = ["qiskit", "qiskit_aer", "faust", "aiokafka", "kafka", "braket", "dimod", "cvxpy"]
+    assert loaded_after_import(["observables", "optimizers"], forbidden) == ""
