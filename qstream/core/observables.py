@@ -167,10 +167,15 @@ def expectation_from_counts(terms: Sequence[tuple[str, float]], basis: str,
     gives one sample of ``f(s) = sum_k c_k (-1)^(parity of s on supp(P_k))``. The
     estimate is the sample mean of ``f`` and its standard error is
     ``sqrt(sample variance / shots)`` (ddof 1): being one sum per shot, it is exact
-    about the covariance between terms of the group. This is the estimator of
+    about the covariance between terms of the group. Measuring a group of terms
+    diagonal in one tensor-product basis from the same shots is the scheme of
     Kandala et al., "Hardware-efficient variational quantum eigensolver for small
-    molecules and quantum magnets", Nature 549, 242 (2017), Methods, and of qiskit's
-    ``BackendEstimatorV2`` (whose ``stds`` are ``sqrt(variance / shots)``).
+    molecules and quantum magnets", Nature 549, 242 (2017); the group's variance
+    ``Σ_ij c_i c_j Cov(P_i, P_j) / shots`` is that of Crawford et al., "Efficient
+    quantum measurement of Pauli operators in the presence of finite sampling
+    error", Quantum 5, 385 (2021). (qiskit's ``BackendEstimatorV2`` reports instead
+    ``Σ_k |c_k| sqrt(Var P_k) / sqrt(shots)``, an upper bound that ignores the
+    covariances.)
 
     Parameters
     ----------

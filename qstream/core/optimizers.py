@@ -128,8 +128,8 @@ class Spsa(Optimizer):
     ``x ← x − a_k ĝ_k`` with ``ĝ_k = (f(x + c_k Δ_k) − f(x − c_k Δ_k)) / (2 c_k) · Δ_k``
     (``1/Δ = Δ`` for ±1 entries). Gains ``a_k = a / (k + 1 + A)^α``,
     ``c_k = c / (k + 1)^γ`` with ``α = 0.602``, ``γ = 0.101`` (Spall 1998, the
-    practical values) and ``A = 0.1 · max_iterations`` by default (Spall 1998:
-    "10 percent or less of the maximum number of iterations"). ``Δ_k`` is drawn
+    practical values) and ``A = 0.1 · max_iterations`` by default (Spall 1998
+    advises ``A`` of about 10 % or less of the iterations allowed). ``Δ_k`` is drawn
     from ``numpy.random.default_rng([seed, k])``, so ``seed`` and ``k`` alone define
     it and a resumed run is exact.
 
@@ -225,7 +225,7 @@ class Cobyla(Optimizer):
     recorded points in order and stops at the first unrecorded one: that point is the
     next to evaluate. When ``minimize`` returns instead, the optimiser is done. This
     is exact because scipy's COBYLA (the PRIMA implementation, Zhang 2023, since
-    scipy 1.16) is a deterministic function of its inputs and the values it is
+    scipy 1.16.0, per scipy's ``minimize(method='COBYLA')`` docs) is a deterministic function of its inputs and the values it is
     given: no random numbers, no clocks. A replayed point that differs from the
     recorded one (another scipy version) raises ``RuntimeError``.
 
