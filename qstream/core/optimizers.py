@@ -224,9 +224,10 @@ class Cobyla(Optimizer):
     ``minimize(method="COBYLA")`` from ``x0`` with an objective that answers the
     recorded points in order and stops at the first unrecorded one: that point is the
     next to evaluate. When ``minimize`` returns instead, the optimiser is done. This
-    is exact because scipy's COBYLA (the PRIMA implementation, Zhang 2023, since
-    scipy 1.16.0, per scipy's ``minimize(method='COBYLA')`` docs) is a deterministic function of its inputs and the values it is
-    given: no random numbers, no clocks. A replayed point that differs from the
+    is exact because scipy's COBYLA (the pure-Python PRIMA implementation by Zhang,
+    since scipy 1.16.0 per scipy's ``minimize(method='COBYLA')`` docs) is a
+    deterministic function of its inputs and the values it is given: no random
+    numbers, no clocks. A replayed point that differs from the
     recorded one (another scipy version) raises ``RuntimeError``.
 
     Cost: the ``k``-th ask replays ``k`` evaluations, so ``n`` iterations cost
