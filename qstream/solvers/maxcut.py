@@ -22,9 +22,11 @@ random hyperplanes, ``x_i = [v_i · r ≥ 0]`` with ``r ~ N(0, I)``, keeping the
 SDP value is an upper bound on the maximum cut (``details["sdp_bound"]``, up to the
 solver tolerance).
 
-Measured here (2-core VM, 3-regular graphs, SDP + 100 roundings): n = 50 -> 0.1 s,
-100 -> 0.4 s, 150 -> 1.5 s, 200 -> 1.9 s; Clarabel (interior point) took 1.1 / 22.6 /
-342 s. :data:`GW_MAX_NODES` is therefore 200.
+Measured here (2-core VM shared with other jobs, 3-regular graphs): the SCS SDP alone
+took n = 50 -> 0.09 s, 100 -> 0.37 s, 150 -> 1.49 s, 200 -> 1.88 s, and a whole
+:meth:`GoemansWilliamson.solve` (cvxpy build, SDP, 100 roundings) 0.23 / 0.39 / 1.63 /
+1.72 s (``scripts/calibrate_solvers.py``); Clarabel (interior point) took 1.1 / 22.6 /
+342 s for n = 50 / 100 / 150. :data:`GW_MAX_NODES` is therefore 200.
 
 Examples
 --------

@@ -159,6 +159,7 @@ def test_maxcut_only_solvers_reject_qubo_and_registry_routes() -> None:
             solver.solve(qubo, seed=0)
     assert [s.name for s in solvers_for(qubo)] == ["simulated_annealing"]
     assert len(solvers_for(regular_maxcut(10, 1))) == 3
+    assert all(isinstance(s, Solver) for s in CLASSICAL_SOLVERS.values())
 
 
 def test_goemans_williamson_size_limit_is_actionable() -> None:
