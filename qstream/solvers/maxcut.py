@@ -204,7 +204,7 @@ class GoemansWilliamson:
                                f"on {n} nodes; retry with sdp_solver='CLARABEL' or use local_search")
         values, vectors = np.linalg.eigh((x.value + x.value.T) / 2)
         factor = vectors * np.sqrt(np.clip(values, 0.0, None))
-        facts = {"sdp_status": str(sdp.status), "sdp_solver": self.sdp_solver,
+        facts: dict[str, object] = {"sdp_status": str(sdp.status), "sdp_solver": self.sdp_solver,
                  "sdp_iterations": sdp.solver_stats.num_iters,
                  "sdp_s": time.perf_counter() - started}
         return factor, float(sdp.value), facts
