@@ -22,7 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy qstream/core qstream/sim qstream/backends
+	$(VENV)/bin/mypy qstream/core qstream/sim qstream/backends qstream/solvers qstream/quantum
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
