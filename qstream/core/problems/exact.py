@@ -228,6 +228,7 @@ def sparse_hamiltonian(problem: GroundState) -> scipy.sparse.csr_matrix:
 
     Row ``r`` holds one entry per distinct X mask ``x`` (column ``r ^ x``), so
     ``nnz = 2^n * len(x masks)``; entries that cancel to 0 are stored as zeros.
+    Indices are int32 while ``nnz < 2^31``, else int64.
     Float64 when every term has an even number of ``Y`` (``H`` real), else complex128.
 
     >>> sparse_hamiltonian(GroundState(1, (("X", 1.0), ("Z", 0.5)))).toarray()
@@ -239,8 +240,9 @@ def sparse_hamiltonian(problem: GroundState) -> scipy.sparse.csr_matrix:
     real = all(n_y % 2 == 0 for terms in groups.values() for _, n_y, _ in terms)
     dtype = np.float64 if real else np.complex128
     dim = 1 << n
-    rows = np.arange(dim, dtype=np.int64 if n > 30 else np.int32)
     ncols = max(len(groups), 1)
+    index_dtype = np.int32 if dim * ncols < 2**31 else np.int64  # indptr must hold nnz
+    rows: np.ndarray[tuple[int], np.dtype[np.signedinteger]] = np.arange(dim, dtype=index_dtype)
     indices = np.empty((dim, ncols), dtype=rows.dtype)
     data = np.zeros((dim, ncols), dtype=dtype)
     indices[:, 0] = rows
@@ -259,9 +261,10 @@ def sparse_hamiltonian(problem: GroundState) -> scipy.sparse.csr_matrix:
 def ground_energy(problem: GroundState) -> float:
     """Lowest eigenvalue of ``H = sum_k c_k P_k`` (exact diagonalisation).
 
-    Dense ``numpy.linalg.eigvalsh`` up to ``DENSE_MAX_QUBITS``, else
-    ``scipy.sparse.linalg.eigsh(k=1, which="SA")`` from a fixed start vector
-    (deterministic). An empty term list gives 0.0.
+    Dense ``numpy.linalg.eigvalsh`` up to ``DENSE_MAX_QUBITS`` (or while ``2^n <=
+    2 * ARPACK_NCV``, too small for ARPACK), else ``scipy.sparse.linalg.eigsh(k=1,
+    which="SA")`` from a fixed start vector (deterministic). An empty term list, or
+    terms that cancel to ``H = 0``, gives 0.0.
 
     Raises
     ------
@@ -276,11 +279,13 @@ def ground_energy(problem: GroundState) -> float:
     if not problem.pauli_terms:
         return 0.0
     h = sparse_hamiltonian(problem)
-    if n <= DENSE_MAX_QUBITS:
+    if not h.count_nonzero():
+        return 0.0
+    if n <= DENSE_MAX_QUBITS or h.shape[0] <= 2 * ARPACK_NCV:
         return float(np.linalg.eigvalsh(h.toarray())[0])
     v0 = np.random.default_rng(0).standard_normal(h.shape[0]).astype(h.dtype)
-    values = scipy.sparse.linalg.eigsh(h, k=1, which="SA", v0=v0,
-                                       ncv=ARPACK_NCV, return_eigenvectors=False)
+    values = scipy.sparse.linalg.eigsh(h, k=1, which="SA", v0=v0, ncv=ARPACK_NCV,
+                                       return_eigenvectors=False)
     return float(np.real(values[0]))
 
 
@@ -301,8 +306,9 @@ def exact_resources(problem: Problem) -> tuple[float, int]:
       dense (``n <= DENSE_MAX_QUBITS``): ``time_s = DENSE_NS_PER_CUBE * 8^n``,
       ``memory_bytes = 3 * 4^n * s + nnz * (s + 4)``;
       sparse: ``time_s = LANCZOS_MATVECS * LANCZOS_NS_PER_ENTRY * (nnz + ARPACK_NCV * 2^n)``,
-      ``memory_bytes = 2 * nnz * (s + 4) + (ARPACK_NCV + 5) * 2^n * s`` (CSR values and
-      int32 indices, copied once; the Lanczos basis and ARPACK's work vectors).
+      ``memory_bytes = 2 * nnz * (s + i) + (ARPACK_NCV + 5) * 2^n * s`` (CSR values and
+      indices of ``i`` = 4 bytes, 8 from ``nnz = 2^31``, copied once; the Lanczos basis
+      and ARPACK's work vectors).
 
     Returns
     -------
@@ -333,7 +339,8 @@ def exact_resources(problem: Problem) -> tuple[float, int]:
         return (terms_s + DENSE_NS_PER_CUBE * 1e-9 * float(dim) ** 3,
                 3 * dim * dim * s + nnz * (s + 4))
     time_s = terms_s + LANCZOS_MATVECS * LANCZOS_NS_PER_ENTRY * 1e-9 * (nnz + ARPACK_NCV * dim)
-    return time_s, 2 * nnz * (s + 4) + (ARPACK_NCV + 5) * dim * s
+    index_bytes = 4 if nnz < 2**31 else 8
+    return time_s, 2 * nnz * (s + index_bytes) + (ARPACK_NCV + 5) * dim * s
 
 
 def _terms(problem: Problem) -> tuple[object, ...]:
