@@ -11,7 +11,9 @@ is one setting of the high ``n - b`` variables, which adds a constant and a line
 form in the low bits. Cost: about ``4 * 2^n`` float additions in all, memory a few
 ``2^b`` arrays (``CHUNK_BITS = 20``: 8 MiB each), independent of ``n``.
 
-Ties (values within ``tolerance`` of the minimum) go to the smallest ``k``.
+Ties go to the smallest ``k``: values within ``1e-9 * max(1, sum of |coefficients|)``
+of the minimum count as tied (the doubling sums round differently from
+:meth:`Qubo.value`, so exact float equality would break ties by rounding noise).
 
 Ground state
 ------------
@@ -23,18 +25,20 @@ form as qiskit's ``SparsePauliOp``/``PauliList``). So
 to one vector ``d_x``, and ``H`` has at most one entry per (row, x mask): row ``r``
 holds column ``r ^ x`` with value ``d_x[r ^ x]``, built straight into CSR.
 The lowest eigenvalue comes from dense ``numpy.linalg.eigvalsh`` up to
-``DENSE_MAX_QUBITS`` and from ARPACK's Lanczos ``scipy.sparse.linalg.eigsh(k=1,
-which="SA")`` above. ``H`` is real (float64) when every term has an even number
+``DENSE_MAX_QUBITS`` and from ARPACK's implicitly restarted Lanczos
+``scipy.sparse.linalg.eigsh(k=1, which="SA")`` above (Lehoucq, Sorensen & Yang 1998,
+*ARPACK Users' Guide*, SIAM). ``H`` is real (float64) when every term has an even number
 of ``Y``, else complex128.
 
 Measured on this machine (2 CPU cores shared with other jobs, numpy 2.4, scipy 1.17,
 2026-12-01), which calibrates :func:`exact_resources`:
 
-- brute force, dense random QUBO (all ``n (n - 1) / 2`` pairs): n = 20: 0.02-0.08 s,
-  22: 0.02-0.03 s, 24: 0.05-0.08 s, 26: 0.15 s, 28: 0.5 s, 30: 1.6 s (1.5-3 ns per
-  state once ``n > CHUNK_BITS``); peak traced memory 20 MiB from n = 24 on.
+- brute force, dense random QUBO (all ``n (n - 1) / 2`` pairs; up to n = 24 also a
+  30%-density MaxCut), several runs each: n = 20: 0.01-0.08 s, 22: 0.02-0.03 s, 24: 0.03-0.08 s,
+  26: 0.15 s, 28: 0.5 s, 30: 1.6 s (1.5-3 ns per state once ``n > CHUNK_BITS``);
+  peak traced memory 20 MiB from n = 24 on.
 - ground state, transverse-field Ising ring (``2n`` terms, ``n + 1`` X masks, real):
-  n = 16: 2-3 s, 18: 5-7 s, 20: 15-23 s; ARPACK used 100-120 matvecs. Random
+  n = 16: 2-3 s, 18: 5-7 s, 20: 15-23 s; ARPACK used 100-120 matvecs (n = 16, 18). Random
   40-term Hamiltonians (``IXZ`` labels) took 1,000 (n = 14) to 7,000 (n = 16) matvecs,
   about 4-12 ns per ``(nnz + ncv * 2^n)`` per matvec. Peak traced memory (n = 16, 18):
   about ``2 * nnz * (itemsize + 4) + (ncv + 5) * 2^n * itemsize`` (scipy copies the
@@ -68,8 +72,8 @@ from qstream.errors import CapacityError
 CHUNK_BITS = 20
 """Low variables enumerated per chunk: ``2^20`` states, 8 MiB per float64 array."""
 EXACT_MAX_VARS = 32
-"""Largest MaxCut/QUBO solved by brute force: ``2^32`` states, about 7-13 s here
-(1.5-3 ns per state measured up to n = 30, see the module docstring)."""
+"""Largest MaxCut/QUBO solved by brute force: ``2^32`` states, predicted 7-13 s here
+(extrapolating the 1.5-3 ns per state measured at n = 24-30, module docstring)."""
 DENSE_MAX_QUBITS = 10
 """Up to this many qubits the ground energy comes from a dense ``eigvalsh``
 (``2^10 x 2^10`` complex: 16 MiB, about 0.3 s)."""
