@@ -24,8 +24,8 @@ from qstream.core.partition import (
     plan_circuits,
 )
 from qstream.core.task import CircuitRequest, Task
-from qstream.quantum.estimate import observable_circuits
 from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
+from qstream.quantum.estimate import observable_circuits
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
