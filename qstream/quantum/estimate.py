@@ -117,7 +117,9 @@ def observable_circuits(circuit: QuantumCircuit,
     Parameters
     ----------
     circuit:
-        A parsed circuit without measurements or unbound parameters, ``N`` qubits.
+        A parsed circuit without measurements or unbound parameters, ``N`` qubits
+        (qubit ``j`` is ``circuit.qubits[j]``, registers in declaration order). Its
+        classical registers, unused without measurements, are dropped.
     observables:
         Observables as ``(label, coefficient)`` terms, labels of length ``N``.
 
@@ -130,7 +132,8 @@ def observable_circuits(circuit: QuantumCircuit,
     Raises
     ------
     ValueError
-        As :func:`measurement_circuits`.
+        As :func:`measurement_circuits`, or an instruction that uses classical bits
+        (classical control).
 
     Examples
     --------
@@ -139,8 +142,14 @@ def observable_circuits(circuit: QuantumCircuit,
     ...                                                          [("ZZ", -1.0), ("IZ", 1.0)]])]
     [('ZZ', (('ZZ', 1.0), ('IZ', 1.0))), ('XX', (('XX', 1.0),))]
     """
+    quantum = QuantumCircuit(circuit.num_qubits, name=circuit.name)
+    for inst in circuit.data:
+        if inst.clbits:
+            raise ValueError(f"instruction {inst.operation.name!r} uses classical bits; a circuit "
+                             "with observables must be purely quantum")
+        quantum.append(inst.operation, [circuit.find_bit(q).index for q in inst.qubits])
     labels = list(dict.fromkeys(label for terms in observables for label, _ in terms))
-    return measurement_circuits(circuit, [], [(label, 1.0) for label in labels])
+    return measurement_circuits(quantum, [], [(label, 1.0) for label in labels])
 
 
 def estimate_from_counts(circuits: Sequence[MeasurementCircuit],

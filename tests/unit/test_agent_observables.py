@@ -127,3 +127,24 @@ def test_statevector_estimates_are_within_three_standard_errors_of_exact() -> No
     for got, want in zip(result["results"][0]["observables"], exact, strict=True):
         assert got["std_error"] > 0
         assert abs(got["value"] - want) <= 3 * got["std_error"], (got, want)
+
+
+def test_qasm3_circuit_with_unused_bits_and_two_registers_is_accepted() -> None:
+    qasm = ('OPENQASM 3.0; include "stdgates.inc"; qubit[1] a; qubit[2] b; bit[3] c; '
+            "h a[0]; cx a[0], b[1];")
+    h, _ = harness(with_executor=False)
+    run(h.deliver(h.produce(T.TASKS, observable_task(
+        "q3", observables=[[["ZIZ", 1.0], ["XIX", 1.0]]], qasm=qasm), key="q3")))
+    assert h.sent(T.DLQ) == []
+    assert [c["basis"] for c in h.sent(T.SUBTASK_RESULTS)[0]["circuits"]] \
+        == ["ZIZ", "XIX"]
+
+
+def test_classical_control_on_a_circuit_with_observables_is_invalid_observable() -> None:
+    qasm = ('OPENQASM 2.0; include "qelib1.inc"; qreg q[1]; creg c[1]; h q[0]; '
+            "if (c == 1) x q[0];")
+    h, _ = harness(with_executor=False)
+    run(h.deliver(h.produce(T.TASKS, observable_task(
+        "cc", observables=[[["Z", 1.0]]], qasm=qasm), key="cc")))
+    [entry] = h.sent(T.DLQ)
+    assert entry["reason"] == "invalid_observable" and "classical bits" in entry["error"]
