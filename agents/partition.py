@@ -13,11 +13,19 @@ import time
 from typing import Any
 
 import orjson
+from qiskit.exceptions import QiskitError
 
-from qstream.circuits import analyze_qasm
-from qstream.core.partition import CircuitInput, partition_task
-from qstream.core.task import Task
+from qstream.circuits import analyze_qasm, circuit_features, parse_qasm
+from qstream.core.partition import (
+    CircuitInput,
+    MeasurementGroup,
+    check_observables,
+    partition_task,
+    plan_circuits,
+)
+from qstream.core.task import CircuitRequest, Task
 from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
+from qstream.quantum.estimate import observable_circuits
 from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
@@ -49,15 +57,40 @@ def _check_limits(task: Task, rt: Runtime) -> None:
             reason="limit")
 
 
+def _with_observables(c: CircuitRequest, shots: int, max_qubits: int | None) -> CircuitInput:
+    """Parse a circuit with observables and build one measured circuit per QWC group."""
+    assert c.observables is not None
+    qc = parse_qasm(c.qasm, c.name, require_measurements=False)
+    features = circuit_features(qc)
+    _check_width(c.name, features.num_qubits, max_qubits)
+    check_observables(c.name, c.observables, features, shots)
+    try:
+        measured = observable_circuits(qc, c.observables)
+    except (ValueError, QiskitError) as exc:  # e.g. a gate the basis translation cannot lower
+        raise TaskContentError(f"circuit {c.name!r}: cannot build its measurement circuits: {exc}",
+                               reason="invalid_observable") from exc
+    groups = tuple(MeasurementGroup(m.basis, m.qasm, analyze_qasm(m.qasm, c.name))
+                   for m in measured)
+    return CircuitInput(name=c.name, qasm=c.qasm, features=features, depends_on=c.depends_on,
+                        observables=c.observables, groups=groups)
+
+
+def _check_width(name: str, num_qubits: int, max_qubits: int | None) -> None:
+    if max_qubits is not None and num_qubits > max_qubits:
+        raise ValidationError(
+            f"circuit '{name}' needs {num_qubits} qubits; "
+            f"this worker's limit is {max_qubits}", reason="limit")
+
+
 def _analyze(task: Task, rt: Runtime) -> list[CircuitInput]:
     circuits = []
     max_qubits = rt.config.limits.max_qubits
     for c in task.circuits:
+        if c.observables is not None:
+            circuits.append(_with_observables(c, task.shots, max_qubits))
+            continue
         features = analyze_qasm(c.qasm, c.name)
-        if max_qubits is not None and features.num_qubits > max_qubits:
-            raise ValidationError(
-                f"circuit '{c.name}' needs {features.num_qubits} qubits; "
-                f"this worker's limit is {max_qubits}", reason="limit")
+        _check_width(c.name, features.num_qubits, max_qubits)
         circuits.append(CircuitInput(name=c.name, qasm=c.qasm, features=features,
                                      depends_on=c.depends_on))
     return circuits
@@ -151,9 +184,13 @@ async def handle(rt: Runtime, message: Any) -> None:
     rt.metrics.tasks_accepted += 1
     plan = {
         "schema": "qstream.plan.v1", "task_id": task_id,
-        "circuits": [{"name": c.name, "shots": task.shots} for c in circuits],
+        "circuits": plan_circuits(circuits, task.shots),
         "subtasks": len(subtasks), "submitted_at": submitted_at,
     }
+    observed = [{"name": c.name, "observables": [[list(t) for t in terms] for terms in c.observables]}
+                for c in circuits if c.observables is not None]
+    if observed:
+        plan["observables"] = observed
     if record is None:
         rt.ledger.accept_task(task_id, source, plan)
     else:

@@ -55,7 +55,8 @@ _QASM2_LOCATION = re.compile(r"\A[^:\n]*:(?P<line>\d+),(?P<col>\d+):\s*(?P<msg>.
 _QASM3_LOCATION = re.compile(r"\A(?:L)?(?P<line>\d+)[,:]C?(?P<col>\d+):\s*(?P<msg>.*)\Z", re.S)
 
 
-def parse_qasm(source: str, name: str = "circuit") -> QuantumCircuit:
+def parse_qasm(source: str, name: str = "circuit", *,
+               require_measurements: bool = True) -> QuantumCircuit:
     """Parse an OpenQASM 2 or 3 program into a :class:`qiskit.QuantumCircuit`.
 
     Parameters
@@ -66,6 +67,9 @@ def parse_qasm(source: str, name: str = "circuit") -> QuantumCircuit:
         header OpenQASM 2 is tried first, then OpenQASM 3.
     name:
         Circuit name, used in error messages and set as the circuit's ``name``.
+    require_measurements:
+        Reject a circuit that measures no qubit (the default: its counts would be
+        empty). False for a circuit with observables, which qstream measures itself.
 
     Returns
     -------
@@ -81,7 +85,7 @@ def parse_qasm(source: str, name: str = "circuit") -> QuantumCircuit:
         parser's line number, e.g. ``"invalid OpenQASM 2 on line 3: ..."``),
         includes a file other than the standard one, declares a register wider
         than :data:`MAX_REGISTER_SIZE`, has unbound parameters (OpenQASM 3
-        ``input``), or measures no qubit.
+        ``input``), or measures no qubit while ``require_measurements``.
 
     Examples
     --------
@@ -123,7 +127,7 @@ def parse_qasm(source: str, name: str = "circuit") -> QuantumCircuit:
         unbound = ", ".join(sorted(p.name for p in qc.parameters))
         raise CircuitError(f"circuit {name!r} has unbound parameters ({unbound}); bind them "
                            "to numbers before submitting")
-    if not _measured_qubits(qc):
+    if require_measurements and not _measured_qubits(qc):
         raise CircuitError(f"circuit {name!r} measures no qubits; add measure statements")
     return qc
 
@@ -162,7 +166,8 @@ def circuit_features(qc: QuantumCircuit) -> CircuitFeatures:
     )
 
 
-def analyze_qasm(source: str, name: str = "circuit") -> CircuitFeatures:
+def analyze_qasm(source: str, name: str = "circuit", *,
+                 require_measurements: bool = True) -> CircuitFeatures:
     """Parse ``source`` and return its features: ``circuit_features(parse_qasm(source, name))``.
 
     Raises
@@ -176,7 +181,7 @@ def analyze_qasm(source: str, name: str = "circuit") -> CircuitFeatures:
     ...              'h q[0]; cx q[0], q[1]; c = measure q;', "bell").two_qubit_gates
     1
     """
-    return circuit_features(parse_qasm(source, name))
+    return circuit_features(parse_qasm(source, name, require_measurements=require_measurements))
 
 
 def final_measurement_map(qc: QuantumCircuit) -> dict[int, int]:

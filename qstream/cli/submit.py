@@ -109,7 +109,8 @@ def submit(
 
 
 def print_result(result: dict[str, Any]) -> None:
-    """A result message as a summary line and one counts table per circuit (top 16)."""
+    """A result message as a summary line and one table per circuit: counts (top 16), or
+    the estimates of a circuit with observables."""
     out = Console()
     if result["status"] != "completed":
         out.print(f"[red]task {result['task_id']} failed:[/red] {result['error']}")
@@ -121,6 +122,13 @@ def print_result(result: dict[str, Any]) -> None:
               f"est. fidelity {fidelity}")
     for r in result["results"]:
         table = Table(title=f"{r['name']}: {r['shots']} shots on {', '.join(r['backends'])}")
+        if "observables" in r:
+            for column in ("observable", "value", "std error", "shots"):
+                table.add_column(column, justify="right")
+            for i, o in enumerate(r["observables"]):
+                table.add_row(str(i), f"{o['value']:.6f}", f"{o['std_error']:.6f}", str(o["shots"]))
+            out.print(table)
+            continue
         table.add_column("bitstring")
         table.add_column("counts", justify="right")
         if r.get("mitigated"):

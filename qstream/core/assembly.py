@@ -10,13 +10,14 @@ exactly once and stays true.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qstream.core.postprocess import (
     PartResult,
     PostprocessError,
     combine_circuit,
+    combine_observable_circuit,
     shot_weighted_fidelity,
 )
 from qstream.errors import ConfigError
@@ -32,14 +33,23 @@ class TaskAssembly:
     task_id:
         The task.
     circuits:
-        ``(name, shots)`` per circuit, in the task's order.
+        ``(name, shots)`` per run (the plan's ``circuits``), in ``circuit_index``
+        order: a circuit is one run, a circuit with observables one run per
+        measurement group (consecutive, all under its name).
     submitted_at_s:
         Task submission time on the scheduler clock (for JCT).
+    bases:
+        Measurement basis per run (None for a run of a circuit without
+        observables); None when no circuit has observables.
+    observables:
+        Circuit name -> its observables (``(label, coefficient)`` terms each), for
+        the circuits whose runs have a basis.
 
     Raises
     ------
     ConfigError
-        No circuits, or a circuit with ``shots < 1``.
+        No circuits, a circuit with ``shots < 1``, ``bases`` of the wrong length, or
+        bases and observables that do not name the same circuits.
 
     Examples
     --------
@@ -55,13 +65,24 @@ class TaskAssembly:
     """
 
     def __init__(
-        self, task_id: str, circuits: Sequence[tuple[str, int]], submitted_at_s: float
+        self, task_id: str, circuits: Sequence[tuple[str, int]], submitted_at_s: float,
+        *, bases: Sequence[str | None] | None = None,
+        observables: Mapping[str, Sequence[Sequence[tuple[str, float]]]] | None = None,
     ) -> None:
         if not circuits:
             raise ConfigError(f"task {task_id!r} has no circuits")
         for name, shots in circuits:
             if shots < 1:
                 raise ConfigError(f"circuit {name!r} of task {task_id!r} has {shots} shots")
+        self.bases: list[str | None] = list(bases) if bases is not None else [None] * len(circuits)
+        self.observables = dict(observables or {})
+        if len(self.bases) != len(circuits):
+            raise ConfigError(f"task {task_id!r}: {len(self.bases)} bases for "
+                              f"{len(circuits)} runs")
+        measured = {n for (n, _), b in zip(circuits, self.bases, strict=True) if b is not None}
+        if measured != set(self.observables):
+            raise ConfigError(f"task {task_id!r}: circuits with measurement groups "
+                              f"{sorted(measured)} but observables for {sorted(self.observables)}")
         self.task_id = task_id
         self.circuits: list[tuple[str, int]] = [(n, int(s)) for n, s in circuits]
         self.submitted_at_s = submitted_at_s
@@ -131,8 +152,10 @@ class TaskAssembly:
         """Build the ``qstream.result.v1`` message.
 
         Completed: one ``results`` entry per circuit, in order (see
-        :func:`~qstream.core.postprocess.combine_circuit`). Failed: entries only
-        for the circuits that did receive all their shots. Called before
+        :func:`~qstream.core.postprocess.combine_circuit`, and
+        :func:`~qstream.core.postprocess.combine_observable_circuit` for a circuit
+        with observables, whose measurement groups make one entry). Failed: entries
+        only for the circuits that did receive all their shots (every group). Called before
         :attr:`done`, it reports the task as failed with what is missing.
         ``est_fidelity`` is the shot-weighted mean over all accepted parts (None
         without parts); ``queue_s`` the longest device queue wait of any part.
@@ -145,11 +168,7 @@ class TaskAssembly:
                 for r, (n, s) in zip(self._received, self.circuits, strict=True)
                 if r != s
             )
-        results = [
-            combine_circuit(parts)
-            for parts, r, (_, s) in zip(self._parts, self._received, self.circuits, strict=True)
-            if parts and r == s
-        ]
+        results = self._results()
         every = [p for parts in self._parts for p in parts]
         return {
             "schema": RESULT_SCHEMA,
@@ -167,3 +186,19 @@ class TaskAssembly:
             },
             "completed_at": now_s,
         }
+
+    def _results(self) -> list[dict[str, Any]]:
+        # Runs of one circuit are consecutive and share its name.
+        by_name: dict[str, list[int]] = {}
+        for i, (name, _) in enumerate(self.circuits):
+            by_name.setdefault(name, []).append(i)
+        out = []
+        for name, runs in by_name.items():
+            if not all(self._parts[i] and self._received[i] == self.circuits[i][1] for i in runs):
+                continue
+            if name in self.observables:
+                out.append(combine_observable_circuit(
+                    [(self.bases[i] or "", self._parts[i]) for i in runs], self.observables[name]))
+            else:
+                out.extend(combine_circuit(self._parts[i]) for i in runs)
+        return out

@@ -36,12 +36,111 @@ class CircuitInput:
         Its logical shape (the edge parses the QASM).
     depends_on:
         Names of circuits of the same task that must complete first.
+    observables:
+        The circuit's Pauli observables (see
+        :class:`qstream.core.task.CircuitRequest`), or None.
+    groups:
+        With ``observables``: one measured circuit per qubit-wise commuting group of
+        their terms (built by the edge); each runs in place of the circuit itself.
     """
 
     name: str
     qasm: str
     features: CircuitFeatures
     depends_on: tuple[str, ...] = ()
+    observables: tuple[tuple[tuple[str, float], ...], ...] | None = None
+    groups: tuple[MeasurementGroup, ...] = ()
+
+    def runs(self) -> list[tuple[str, CircuitFeatures, str | None]]:
+        """``(qasm, features, basis)`` of each circuit that runs for this one, in order.
+
+        The circuit itself (basis None) when it has no measurement groups.
+        """
+        if not self.groups:
+            return [(self.qasm, self.features, None)]
+        return [(g.qasm, g.features, g.basis) for g in self.groups]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementGroup:
+    """One measured copy of a circuit with observables: rotated to ``basis``, all qubits read.
+
+    Attributes
+    ----------
+    basis:
+        ``N`` characters of ``IXYZ`` (rightmost = qubit 0), from
+        :func:`qstream.core.observables.measurement_basis`.
+    qasm:
+        The circuit + basis rotations + ``measure`` of qubit ``j`` into clbit ``j``.
+    features:
+        Its features (the edge parses ``qasm``).
+    """
+
+    basis: str
+    qasm: str
+    features: CircuitFeatures
+
+
+def check_observables(name: str, observables: Sequence[Sequence[tuple[str, float]]],
+                      features: CircuitFeatures, shots: int) -> None:
+    """Check that a circuit's observables fit it; the edge calls it before building groups.
+
+    Raises
+    ------
+    TaskContentError
+        ``reason="invalid_observable"``: a label whose length is not the circuit's
+        qubit count, a circuit that measures qubits (its measurements would decide
+        the basis, not the observables: remove the ``measure`` statements), or
+        ``shots < 2`` (a standard error needs two shots per group).
+
+    Examples
+    --------
+    >>> ansatz = CircuitFeatures(2, 2, 1, 2, 0, 0)
+    >>> check_observables("a", [[("ZZ", 1.0)]], ansatz, 100)
+    >>> try:
+    ...     check_observables("a", [[("ZZ", 1.0), ("ZZZ", 0.5)]], ansatz, 100)
+    ... except TaskContentError as exc:
+    ...     print(exc.reason, "|", str(exc)[:44])
+    invalid_observable | circuit 'a': observable 0 term 1 label 'ZZZ'
+    """
+    if features.measured_qubits:
+        raise TaskContentError(
+            f"circuit {name!r} has observables and measures {features.measured_qubits} qubits; "
+            "remove its measure statements (qstream measures each observable group itself) or "
+            "drop observables to get counts", reason="invalid_observable")
+    if shots < 2:
+        raise TaskContentError(
+            f"circuit {name!r} has observables but shots={shots}; a standard error needs "
+            "shots >= 2 per measurement group", reason="invalid_observable")
+    for i, terms in enumerate(observables):
+        for k, (label, _) in enumerate(terms):
+            if len(label) != features.num_qubits:
+                raise TaskContentError(
+                    f"circuit {name!r}: observable {i} term {k} label {label!r} has {len(label)} "
+                    f"characters; the circuit has {features.num_qubits} qubits (one character "
+                    "per qubit, rightmost = qubit 0)", reason="invalid_observable")
+
+
+def plan_circuits(circuits: Sequence[CircuitInput], shots: int) -> list[dict[str, object]]:
+    """The ``circuits`` of a ``qstream.plan.v1``: one entry per run, in ``circuit_index`` order.
+
+    >>> f = CircuitFeatures(2, 2, 1, 2, 2, 2)
+    >>> groups = (MeasurementGroup("ZZ", "...", f), MeasurementGroup("XX", "...", f))
+    >>> for entry in plan_circuits([CircuitInput("bell", "...", f),
+    ...                             CircuitInput("h", "...", f, groups=groups)], 10):
+    ...     print(entry)
+    {'name': 'bell', 'shots': 10}
+    {'name': 'h', 'shots': 10, 'basis': 'ZZ'}
+    {'name': 'h', 'shots': 10, 'basis': 'XX'}
+    """
+    out: list[dict[str, object]] = []
+    for c in circuits:
+        for _, _, basis in c.runs():
+            entry: dict[str, object] = {"name": c.name, "shots": shots}
+            if basis is not None:
+                entry["basis"] = basis
+            out.append(entry)
+    return out
 
 
 def split_shots(shots: int, parts: int) -> list[int]:
@@ -146,11 +245,13 @@ def partition_task(
 ) -> list[SubTask]:
     """Partition a task into sub-tasks, in circuit order.
 
-    One sub-task per circuit. If ``shots`` exceeds the largest ``max_shots``
+    One sub-task per run: a circuit is one run, or, with measurement groups, one
+    run per group (each with ``shots``; runs are numbered across the task in
+    order, so ``circuit_index`` counts runs). If ``shots`` exceeds the largest ``max_shots``
     among the allowed backends capable of the circuit, it is split into
     ``ceil(shots / max_shots)`` near-equal shot splits (:func:`split_shots`),
     ids ``{task_id}/c{i}/s{k}``. A circuit's ``depends_on`` names become the ids
-    of every split of the named circuits.
+    of every split of every run of the named circuits.
 
     Parameters
     ----------
@@ -236,30 +337,35 @@ def partition_task(
                 f"circuits of this task: {names}", reason="dependencies")
     _check_acyclic(deps)
 
-    split_counts: dict[str, int] = {}
+    runs: list[tuple[CircuitInput, str, CircuitFeatures]] = []  # (circuit, qasm, features)
+    run_indices: dict[str, list[int]] = {}
     for c in circuits:
-        capable = [s for s in candidates if s.can_run(c.features) is None]
+        for qasm, features, _ in c.runs():
+            run_indices.setdefault(c.name, []).append(len(runs))
+            runs.append((c, qasm, features))
+    split_counts: list[int] = []
+    for c, _, features in runs:
+        capable = [s for s in candidates if s.can_run(features) is None]
         if not capable:
-            raise CapacityError(_no_backend_reason(c, candidates, allowed is not None))
+            target = c if features is c.features else CircuitInput(c.name, c.qasm, features)
+            raise CapacityError(_no_backend_reason(target, candidates, allowed is not None))
         max_shots = max(s.max_shots for s in capable)
-        split_counts[c.name] = math.ceil(shots / max_shots)
-
-    index_of = {name: i for i, name in enumerate(names)}
+        split_counts.append(math.ceil(shots / max_shots))
 
     def ids_of(name: str) -> list[str]:
-        index = index_of[name]
-        return [f"{task_id}/c{index}/s{k}" for k in range(split_counts[name])]
+        return [f"{task_id}/c{index}/s{k}" for index in run_indices[name]
+                for k in range(split_counts[index])]
 
     out: list[SubTask] = []
-    for index, c in enumerate(circuits):
+    for index, (c, qasm, features) in enumerate(runs):
         base = SubTask(
             subtask_id=f"{task_id}/c{index}/s0",
             task_id=task_id,
             circuit_index=index,
             circuit_name=c.name,
-            qasm=c.qasm,
+            qasm=qasm,
             shots=shots,
-            features=c.features,
+            features=features,
             weights=weights,
             priority=priority,
             deadline_s=deadline_s,
@@ -267,6 +373,6 @@ def partition_task(
             depends_on=tuple(i for d in deps[c.name] for i in ids_of(d)),
             submitted_at_s=submitted_at_s,
         )
-        parts = split_shots(shots, split_counts[c.name])
+        parts = split_shots(shots, split_counts[index])
         out.extend(base.with_shots(n, k) for k, n in enumerate(parts))
     return out

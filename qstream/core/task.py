@@ -44,11 +44,32 @@ class CircuitRequest:
         OpenQASM 2 or 3 source, parsed later (never executed).
     depends_on:
         Names of circuits of the same task that must complete first.
+    observables:
+        Pauli observables to estimate on the circuit's state, or None (a circuit
+        whose counts are wanted). Each observable is a tuple of ``(label,
+        coefficient)`` terms, labels over ``IXYZ`` with the rightmost character on
+        qubit 0 (qiskit's ``SparsePauliOp.from_list`` convention).
     """
 
     name: str
     qasm: str
     depends_on: tuple[str, ...] = ()
+    observables: tuple[tuple[tuple[str, float], ...], ...] | None = None
+
+    @classmethod
+    def from_message(cls, circuit: dict[str, Any]) -> CircuitRequest:
+        """Type one schema-valid entry of ``circuits``.
+
+        >>> CircuitRequest.from_message({"name": "a", "qasm": "...",
+        ...                              "observables": [[["ZI", 1], ["IZ", -0.5]]]}).observables
+        ((('ZI', 1.0), ('IZ', -0.5)),)
+        """
+        observables = circuit.get("observables")
+        return cls(
+            name=circuit["name"], qasm=circuit["qasm"],
+            depends_on=tuple(circuit.get("depends_on", ())),
+            observables=None if observables is None else tuple(
+                tuple((str(label), float(c)) for label, c in terms) for terms in observables))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +132,7 @@ class Task:
         submitted = message.get("submitted_at")
         return cls(
             task_id=message["task_id"],
-            circuits=tuple(CircuitRequest(c["name"], c["qasm"], tuple(c.get("depends_on", ())))
-                           for c in message["circuits"]),
+            circuits=tuple(CircuitRequest.from_message(c) for c in message["circuits"]),
             shots=int(message["shots"]),
             priority=int(message.get("priority", DEFAULT_PRIORITY)),
             deadline_s=None if deadline is None else float(deadline),

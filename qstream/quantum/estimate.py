@@ -33,7 +33,8 @@ from qstream.core.observables import (
 )
 from qstream.quantum.ansatz import bound_qasm
 
-__all__ = ["MeasurementCircuit", "estimate_from_counts", "measurement_circuits", "measurement_groups"]
+__all__ = ["MeasurementCircuit", "estimate_from_counts", "measurement_circuits", "measurement_groups",
+           "observable_circuits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,54 @@ def measurement_circuits(circuit: QuantumCircuit, params: Sequence[float],
     return [MeasurementCircuit(f"group{i}_{basis}", basis, members,
                                bound_qasm(circuit, params, measure=basis))
             for i, (basis, members) in enumerate(measurement_groups(terms))]
+
+
+def observable_circuits(circuit: QuantumCircuit,
+                        observables: Sequence[Sequence[tuple[str, float]]]) -> list[MeasurementCircuit]:
+    """One measured circuit per qubit-wise commuting group of the terms of all ``observables``.
+
+    For a user circuit with ``observables`` (:class:`qstream.core.task.CircuitRequest`):
+    the distinct labels of every observable are grouped together, so a label shared
+    by two observables is measured once. Each group's circuit is ``circuit`` rotated
+    to the group's basis and measuring qubit ``j`` into clbit ``j``
+    (:func:`qstream.quantum.ansatz.bound_qasm`).
+
+    Parameters
+    ----------
+    circuit:
+        A parsed circuit without measurements or unbound parameters, ``N`` qubits
+        (qubit ``j`` is ``circuit.qubits[j]``, registers in declaration order). Its
+        classical registers, unused without measurements, are dropped.
+    observables:
+        Observables as ``(label, coefficient)`` terms, labels of length ``N``.
+
+    Returns
+    -------
+    list of MeasurementCircuit
+        Each with its basis and its distinct labels (coefficient 1.0: the
+        observables' coefficients are applied when the counts come back).
+
+    Raises
+    ------
+    ValueError
+        As :func:`measurement_circuits`, or an instruction that uses classical bits
+        (classical control).
+
+    Examples
+    --------
+    >>> qc = QuantumCircuit(2); _ = qc.h(0); _ = qc.cx(0, 1)
+    >>> [(c.basis, c.terms) for c in observable_circuits(qc, [[("ZZ", 1.0), ("XX", 2.0)],
+    ...                                                          [("ZZ", -1.0), ("IZ", 1.0)]])]
+    [('ZZ', (('ZZ', 1.0), ('IZ', 1.0))), ('XX', (('XX', 1.0),))]
+    """
+    quantum = QuantumCircuit(circuit.num_qubits, name=circuit.name)
+    for inst in circuit.data:
+        if inst.clbits:
+            raise ValueError(f"instruction {inst.operation.name!r} uses classical bits; a circuit "
+                             "with observables must be purely quantum")
+        quantum.append(inst.operation, [circuit.find_bit(q).index for q in inst.qubits])
+    labels = list(dict.fromkeys(label for terms in observables for label, _ in terms))
+    return measurement_circuits(quantum, [], [(label, 1.0) for label in labels])
 
 
 def estimate_from_counts(circuits: Sequence[MeasurementCircuit],

@@ -42,8 +42,13 @@ def task_of(subtask_id: str) -> str:
 
 def assembly_from_plan(plan: dict[str, Any]) -> TaskAssembly:
     """The empty assembly of a ``qstream.plan.v1`` message."""
+    observables = {o["name"]: [[(str(label), float(c)) for label, c in terms]
+                               for terms in o["observables"]]
+                   for o in plan.get("observables", ())}
+    bases = [c.get("basis") for c in plan["circuits"]]
     return TaskAssembly(plan["task_id"], [(c["name"], int(c["shots"])) for c in plan["circuits"]],
-                        float(plan["submitted_at"]))
+                        float(plan["submitted_at"]),
+                        bases=bases if observables else None, observables=observables)
 
 
 def apply_part(assembly: TaskAssembly, data: dict[str, Any]) -> None:

@@ -83,6 +83,18 @@ WHY: dict[str, tuple[list[Any], str]] = {
     "qstream.reallocation.v1--cost-not-number": (["new_cost"], "type"),
     "qstream.reallocation.v1--empty-reason": (["reason"], "minLength"),
     "qstream.reallocation.v1--missing-at": ([], "required"),
+    "qstream.task.v1--empty-observables": (["circuits", 0, "observables"], "minItems"),
+    "qstream.task.v1--observable-without-terms": (["circuits", 0, "observables", 1], "minItems"),
+    "qstream.task.v1--observable-bad-pauli-letter": (["circuits", 0, "observables", 0, 0, 0],
+                                                     "pattern"),
+    "qstream.task.v1--observable-term-without-coefficient": (["circuits", 0, "observables", 1, 0],
+                                                             "minItems"),
+    "qstream.result.v1--observable-negative-std-error": (
+        ["results", 0, "observables", 1, "std_error"], "minimum"),
+    "qstream.result.v1--observable-zero-shots": (["results", 0, "observables", 0, "shots"],
+                                                 "minimum"),
+    "qstream.result.v1--neither-counts-nor-observables": (["results", 0], "anyOf"),
+    "qstream.plan.v1--bad-basis": (["circuits", 1, "basis"], "pattern"),
 }
 
 

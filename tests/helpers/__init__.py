@@ -29,6 +29,23 @@ GHZ3_QASM = (
     'OPENQASM 2.0; include "qelib1.inc"; qreg q[3]; creg c[3]; '
     "h q[0]; cx q[0],q[1]; cx q[1],q[2]; measure q -> c;"
 )
+HEA4_QASM = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[4];
+ry(0.3) q[0]; ry(1.1) q[1]; ry(-0.7) q[2]; ry(0.5) q[3];
+rz(0.2) q[0]; rz(-0.4) q[1]; rz(0.9) q[2]; rz(0.1) q[3];
+cx q[0],q[1]; cx q[1],q[2]; cx q[2],q[3];
+ry(0.8) q[0]; ry(-0.2) q[1]; ry(0.6) q[2]; ry(1.3) q[3];
+"""
+"""A 4-qubit hardware-efficient ansatz (RY/RZ layer, linear CX, RY layer; Kandala et al.,
+Nature 549, 242 (2017)) with fixed angles, QASMBench-style, and no measurements."""
+
+HEA4_OBSERVABLES: list[list[list[Any]]] = [
+    [["ZZII", 1.0], ["IIZZ", 1.0], ["XXII", 0.5], ["IIXX", 0.5]],
+    [["ZIII", 1.0]],
+    [["IYYI", 0.25], ["IZZI", -0.5]],
+]
+"""Three observables on :data:`HEA4_QASM`: three qubit-wise commuting groups in all."""
 
 _TASK: dict[str, Any] = {
     "schema": "qstream.task.v1",
