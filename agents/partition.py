@@ -93,6 +93,12 @@ def _analyze(task: Task, rt: Runtime) -> list[CircuitInput]:
         _check_width(c.name, features.num_qubits, max_qubits)
         circuits.append(CircuitInput(name=c.name, qasm=c.qasm, features=features,
                                      depends_on=c.depends_on))
+    runs = sum(len(c.runs()) for c in circuits)
+    if runs > rt.config.limits.max_circuits:
+        # Each measurement group of a circuit with observables runs as a circuit of its own.
+        raise ValidationError(
+            f"task runs {runs} circuits ({len(circuits)} given, the rest measurement groups of "
+            f"observables); the limit is {rt.config.limits.max_circuits}", reason="limit")
     return circuits
 
 

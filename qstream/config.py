@@ -113,7 +113,8 @@ class Limits(_Settings):
     max_shots:
         Largest ``shots`` per task.
     max_circuits:
-        Most circuits per task.
+        Most circuits a task runs: its circuits, each circuit with observables counted
+        once per measurement group.
     max_qubits:
         Widest circuit accepted; None means the widest backend of the fleet.
 

@@ -62,6 +62,32 @@ def qubit_wise_commute(a: str, b: str) -> bool:
     return all(p == "I" or q == "I" or p == q for p, q in zip(a, b, strict=True))
 
 
+DSATUR_MAX_TERMS = 256
+"""DSATUR is tried only up to this many terms: networkx's DSATUR took 0.06 s, 0.5 s and
+5 s for 128, 256 and 512 random 12-qubit labels on this 2-core machine (and about 490 s for
+2,048), while ``largest_first`` colours 2,048 in 0.3 s."""
+
+_CODE = {"I": 0, "X": 1, "Y": 2, "Z": 3}
+_ROWS = 256  # labels compared per chunk: bounds memory at _ROWS x K x N bytes
+
+
+def _conflicts(labels: Sequence[str]) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of labels that do not commute qubit-wise (vectorised:
+    they differ at a position where neither is ``I``)."""
+    if len(labels) < 2:
+        return []
+    codes = np.array([[_CODE[c] for c in label] for label in labels], dtype=np.int8)
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, len(labels), _ROWS):
+        a = codes[start:start + _ROWS, None, :]
+        clash = ((a != codes[None, :, :]) & (a != 0) & (codes[None, :, :] != 0)).any(axis=2)
+        rows, cols = np.nonzero(clash)
+        rows = rows + start
+        keep = rows < cols
+        pairs.extend(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))
+    return pairs
+
+
 def group_qubit_wise_commuting(labels: Sequence[str]) -> list[list[int]]:
     """Partition Pauli labels into qubit-wise commuting groups.
 
@@ -70,8 +96,9 @@ def group_qubit_wise_commuting(labels: Sequence[str]) -> list[list[int]]:
     strategy (highest degree first, ties by index) is the one qiskit's
     ``SparsePauliOp.group_commuting(qubit_wise=True)`` uses through
     ``rustworkx.graph_greedy_color``, so it yields the same colouring; the DSATUR
-    colouring (Brélaz, CACM 22(4), 1979) is also computed and kept when it needs fewer
-    groups. The number of groups is therefore never more than qiskit's.
+    colouring (Brélaz, CACM 22(4), 1979) is also computed, up to
+    :data:`DSATUR_MAX_TERMS` labels, and kept when it needs fewer groups. The number of
+    groups is therefore never more than qiskit's.
 
     Parameters
     ----------
@@ -99,10 +126,12 @@ def group_qubit_wise_commuting(labels: Sequence[str]) -> list[list[int]]:
     _check_labels(labels)
     graph = nx.Graph()
     graph.add_nodes_from(range(len(labels)))
-    graph.add_edges_from((i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))
-                         if not qubit_wise_commute(labels[i], labels[j]))
+    graph.add_edges_from(_conflicts(labels))
     best: dict[int, int] | None = None
-    for strategy in ("largest_first", "saturation_largest_first"):
+    strategies = ["largest_first"]
+    if len(labels) <= DSATUR_MAX_TERMS:
+        strategies.append("saturation_largest_first")
+    for strategy in strategies:
         colouring = nx.greedy_color(graph, strategy=strategy)
         if best is None or len(set(colouring.values())) < len(set(best.values())):
             best = colouring

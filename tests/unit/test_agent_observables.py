@@ -148,3 +148,25 @@ def test_classical_control_on_a_circuit_with_observables_is_invalid_observable()
         "cc", observables=[[["Z", 1.0]]], qasm=qasm), key="cc")))
     [entry] = h.sent(T.DLQ)
     assert entry["reason"] == "invalid_observable" and "classical bits" in entry["error"]
+
+
+def test_measurement_groups_count_towards_the_circuit_limit() -> None:
+    from qstream.config import Limits
+    h, _ = harness(with_executor=False, limits=Limits(max_circuits=2))
+    run(h.deliver(h.produce(T.TASKS, observable_task("many"), key="many")))  # 3 groups
+    [entry] = h.sent(T.DLQ)
+    assert entry["reason"] == "limit" and "runs 3 circuits" in entry["error"]
+    assert h.sent(T.SUBTASKS) == []
+
+
+def test_grouping_a_large_operator_partitions_it() -> None:
+    # 2,000 distinct random 12-qubit labels: the vectorised conflict graph and largest_first
+    # colouring (DSATUR is skipped above DSATUR_MAX_TERMS; it took about 490 s at this
+    # size, 2.5 s now) must still give a partition into qubit-wise commuting groups.
+    from qstream.core.observables import qubit_wise_commute
+    rng = np.random.default_rng(7)
+    labels = list(dict.fromkeys("".join(rng.choice(list("IXYZ"), 12)) for _ in range(2100)))
+    groups = group_qubit_wise_commuting(labels)
+    assert sorted(i for g in groups for i in g) == list(range(len(labels)))
+    assert all(qubit_wise_commute(labels[a], labels[b]) for g in groups[:50]
+               for a in g for b in g)
