@@ -241,7 +241,7 @@ class GoemansWilliamson:
             details={"sdp_bound": bound, "rounds": rounds, **facts})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.selection.solver_costs.goemans_williamson`.
+        """Prior ``(run_s, memory_bytes)``: :func:`qstream.core.selection.solver_costs.goemans_williamson`.
 
         Raises
         ------
