@@ -223,11 +223,11 @@ def test_time_heavy_picks_fast_heuristic_error_heavy_picks_exact() -> None:
 def test_accuracy_target_is_preferred_and_reported() -> None:
     p = regular(30, seed=4)
     found = enumerate_candidates(p, [CPU])
-    s = select(p, found, CostWeights(time=100.0, error=0.0, cost=0.0), accuracy_target=0.999)
+    s = select(p, found, CostWeights(time=100.0, error=0.0, cost=0.0), accuracy_target=0.9999)
     assert s.chosen.configuration.solver == "exact" and s.met_target is True
     assert "meets accuracy target" in s.reason
     heuristics = enumerate_candidates(p, [CPU], algorithms=["local_search", "simulated_annealing"])
-    s = select(p, heuristics, CostWeights(), accuracy_target=0.999)
+    s = select(p, heuristics, CostWeights(), accuracy_target=0.9999)
     assert s.met_target is False and "no candidate is predicted to meet" in s.reason
 
 
