@@ -50,16 +50,16 @@ import numpy as np
 from networkx.algorithms.approximation.maxcut import one_exchange
 
 from qstream.core.problems import MaxCut, Problem, bits_to_string
+from qstream.core.selection import solver_costs as priors
+from qstream.core.selection.solver_costs import (
+    GW_MAX_NODES,
+    GW_ROUNDS,
+    LS_KICK_FRACTION,
+    LS_RESTARTS,
+    kick_nodes,
+)
 from qstream.errors import BackendError
-from qstream.solvers import priors
 from qstream.solvers.base import SolveOutcome, check_kind, check_seed, iteration_cap, running_best
-
-GW_MAX_NODES = 200
-"""Largest MaxCut :class:`GoemansWilliamson` takes (1.9 s measured at 200 nodes; the SDP
-grows as ``n ** 3`` per SCS iteration)."""
-LS_KICK_FRACTION = 1 / 12
-"""Share of nodes flipped before a local-search restart (12 of 150 reached 207 within
-60 restarts here; 3 and 5 stalled at 198 and 196)."""
 
 
 def to_graph(problem: MaxCut) -> nx.Graph:
@@ -87,7 +87,7 @@ class LocalSearch:
         Share of nodes flipped before each restart (at least one node).
     """
 
-    restarts: int = 40
+    restarts: int = LS_RESTARTS
     kick_fraction: float = LS_KICK_FRACTION
     name: str = "local_search"
     kinds: tuple[str, ...] = ("maxcut",)
@@ -95,7 +95,7 @@ class LocalSearch:
 
     def kick(self, num_nodes: int) -> int:
         """Nodes flipped before a restart: ``max(1, round(kick_fraction * n))``."""
-        return max(1, round(self.kick_fraction * num_nodes))
+        return kick_nodes(num_nodes, self.kick_fraction)
 
     def solve(self, problem: Problem, *, seed: int,
               max_iterations: int | None = None) -> SolveOutcome:
@@ -135,7 +135,7 @@ class LocalSearch:
             details={"restarts": runs, "kick": kick})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.solvers.priors.local_search`."""
+        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.selection.solver_costs.local_search`."""
         check_kind(self, problem)
         assert isinstance(problem, MaxCut)
         return priors.local_search(problem.num_nodes, len(problem.edges),
@@ -176,7 +176,7 @@ class GoemansWilliamson:
         Largest node count accepted (:data:`GW_MAX_NODES`).
     """
 
-    rounds: int = 100
+    rounds: int = GW_ROUNDS
     sdp_solver: str = "SCS"
     eps: float = 1e-3
     name: str = "goemans_williamson"
@@ -241,7 +241,7 @@ class GoemansWilliamson:
             details={"sdp_bound": bound, "rounds": rounds, **facts})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.solvers.priors.goemans_williamson`.
+        """Prior ``(run_s, memory_bytes)``: :func:`qstream.core.selection.solver_costs.goemans_williamson`.
 
         Raises
         ------

@@ -1,4 +1,7 @@
-"""Resource priors of the classical solvers: predicted ``(run_s, memory_bytes)``.
+"""Resource priors of the classical solvers: predicted ``(run_s, memory_bytes)``, and their defaults.
+
+Pure maths, so the pure core (:mod:`qstream.core.selection`) and the solver edge
+(:mod:`qstream.solvers`) share one copy.
 
 A selection step needs a classical solver's run time before it has learned anything
 online (the River models then take over from telemetry). Each prior is the solver's
@@ -56,7 +59,32 @@ varies (75 to 275), so the prior is conservative above 150 nodes."""
 GW_OVERHEAD_S = 0.15
 """Fixed seconds per GW solve (cvxpy canonicalisation; most of the 0.23 s at n = 50)."""
 
+DEFAULT_NUM_READS = 32
+"""Independent anneals per solve (our default; dwave's own is 1, see
+:mod:`qstream.solvers.annealing`)."""
+DEFAULT_NUM_SWEEPS = 1000
+"""Sweeps per anneal: dwave-samplers' documented default for ``num_sweeps``."""
+GW_MAX_NODES = 200
+"""Largest MaxCut :class:`~qstream.solvers.maxcut.GoemansWilliamson` takes (1.9 s measured
+at 200 nodes; the SDP grows as ``n ** 3`` per SCS iteration)."""
+GW_ROUNDS = 100
+"""Random hyperplanes a Goemans–Williamson solve tries by default."""
+LS_RESTARTS = 40
+"""One-exchange runs of a local-search solve by default (first from a random cut)."""
+LS_KICK_FRACTION = 1 / 12
+"""Share of nodes flipped before a local-search restart (12 of 150 reached 207 within
+60 restarts here; 3 and 5 stalled at 198 and 196)."""
+
 _FLOAT_BYTES = 8
+
+
+def kick_nodes(num_nodes: int, fraction: float = LS_KICK_FRACTION) -> int:
+    """Nodes a local-search restart flips: ``max(1, round(fraction * n))``.
+
+    >>> kick_nodes(150), kick_nodes(3)
+    (12, 1)
+    """
+    return max(1, round(fraction * num_nodes))
 
 
 def annealing(num_vars: int, num_interactions: int, *, num_reads: int,
