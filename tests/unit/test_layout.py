@@ -32,3 +32,10 @@ def test_every_package_is_listed_for_installation() -> None:
     found = {".".join(p.parent.relative_to(REPO).parts)
              for p in (REPO / "qstream").rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def test_test_module_basenames_are_unique() -> None:
+    # The test folders have no __init__.py (pytest's "prepend" import mode): two files
+    # with one basename in different folders fail collection with "import file mismatch".
+    names = [p.name for p in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
