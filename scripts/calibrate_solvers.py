@@ -1,4 +1,4 @@
-"""Measure the classical solvers against their priors (``qstream.core.selection.solver_costs``).
+"""Measure the classical solvers against their priors (``qstream.core.problems.solver_costs``).
 
 Runs each registered solver on random 3-regular MaxCut graphs (networkx
 ``random_regular_graph(3, n, seed=1)``) and prints the measured ``run_s``, the prior's

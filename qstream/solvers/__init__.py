@@ -4,7 +4,7 @@ networkx and cvxpy.
 - :mod:`~qstream.solvers.base`: the :class:`Solver` protocol and :class:`SolveOutcome`.
 - :mod:`~qstream.solvers.annealing`: simulated annealing (``maxcut``, ``qubo``).
 - :mod:`~qstream.solvers.maxcut`: local search and Goemans–Williamson (``maxcut``).
-- :mod:`~qstream.core.selection.solver_costs` (pure core): predicted ``(run_s, memory_bytes)`` per solver.
+- :mod:`~qstream.core.problems.solver_costs` (pure core): predicted ``(run_s, memory_bytes)`` per solver.
 - :mod:`~qstream.solvers.registry`: :data:`CLASSICAL_SOLVERS` and :func:`solvers_for`.
 """
 

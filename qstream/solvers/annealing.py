@@ -35,8 +35,8 @@ import numpy as np
 from dwave.samplers import SimulatedAnnealingSampler
 
 from qstream.core.problems import MaxCut, Problem, Qubo, bits_to_string
-from qstream.core.selection import solver_costs as priors
-from qstream.core.selection.solver_costs import DEFAULT_NUM_READS, DEFAULT_NUM_SWEEPS
+from qstream.core.problems import solver_costs as priors
+from qstream.core.problems.solver_costs import DEFAULT_NUM_READS, DEFAULT_NUM_SWEEPS
 from qstream.solvers.base import SolveOutcome, check_kind, check_seed, iteration_cap, running_best
 
 
@@ -129,7 +129,7 @@ class SimulatedAnnealing:
                      "energy": float(sampleset.record.energy[best])})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.selection.solver_costs.annealing`."""
+        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.problems.solver_costs.annealing`."""
         check_kind(self, problem)
         return priors.annealing(problem.size, _interactions(problem),
                                 num_reads=self.num_reads, num_sweeps=self.num_sweeps)

@@ -109,7 +109,7 @@ class Solver(Protocol):
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
         """Prior ``(run_s, memory_bytes)`` of :meth:`solve` on this machine class,
-        before any online learning (see :mod:`qstream.core.selection.solver_costs`)."""
+        before any online learning (see :mod:`qstream.core.problems.solver_costs`)."""
         ...
 
 

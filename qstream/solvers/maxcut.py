@@ -50,8 +50,8 @@ import numpy as np
 from networkx.algorithms.approximation.maxcut import one_exchange
 
 from qstream.core.problems import MaxCut, Problem, bits_to_string
-from qstream.core.selection import solver_costs as priors
-from qstream.core.selection.solver_costs import (
+from qstream.core.problems import solver_costs as priors
+from qstream.core.problems.solver_costs import (
     GW_MAX_NODES,
     GW_ROUNDS,
     LS_KICK_FRACTION,
@@ -135,7 +135,7 @@ class LocalSearch:
             details={"restarts": runs, "kick": kick})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.selection.solver_costs.local_search`."""
+        """Prior ``(run_s, memory_bytes)``: see :func:`qstream.core.problems.solver_costs.local_search`."""
         check_kind(self, problem)
         assert isinstance(problem, MaxCut)
         return priors.local_search(problem.num_nodes, len(problem.edges),
@@ -241,7 +241,7 @@ class GoemansWilliamson:
             details={"sdp_bound": bound, "rounds": rounds, **facts})
 
     def estimate(self, problem: Problem) -> tuple[float, int]:
-        """Prior ``(run_s, memory_bytes)``: :func:`qstream.core.selection.solver_costs.goemans_williamson`.
+        """Prior ``(run_s, memory_bytes)``: :func:`qstream.core.problems.solver_costs.goemans_williamson`.
 
         Raises
         ------

@@ -5,7 +5,9 @@ state) as frozen values parsed from a task's ``problem`` object;
 :mod:`~qstream.core.problems.conversions` turns MaxCut into QUBO and both into an
 Ising cost Hamiltonian; :mod:`~qstream.core.problems.exact` finds exact optima
 (brute force, exact diagonalisation) and predicts their cost;
-:mod:`~qstream.core.problems.quality` scores solutions and describes problems.
+:mod:`~qstream.core.problems.quality` scores solutions and describes problems;
+:mod:`~qstream.core.problems.solver_costs` holds the classical solvers' run-time and
+memory priors.
 """
 
 from qstream.core.problems.conversions import (

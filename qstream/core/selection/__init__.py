@@ -2,8 +2,9 @@
 
 - :mod:`~qstream.core.selection.candidates`: :class:`Configuration` (solver x backend),
   :class:`Executor`, :func:`enumerate_candidates` (allow-list, sizes, memory).
-- :mod:`~qstream.core.selection.solver_costs`: the classical solvers' resource priors
-  and default settings (shared with :mod:`qstream.solvers`).
+- the classical solvers' resource priors and defaults live in
+  :mod:`qstream.core.problems.solver_costs` (shared with :mod:`qstream.solvers`, which
+  then need not import River through this package).
 - :mod:`~qstream.core.selection.priors`: documented queue/run/accuracy/price priors.
 - :mod:`~qstream.core.selection.model`: River models of run time and accuracy.
 - :mod:`~qstream.core.selection.select`: :func:`select` by weighted cost.

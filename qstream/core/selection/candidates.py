@@ -44,8 +44,8 @@ from typing import Any, Literal
 
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.problems import EXACT_MAX_QUBITS, EXACT_MAX_VARS, PROBLEM_KINDS, Problem
+from qstream.core.problems.solver_costs import GW_MAX_NODES
 from qstream.core.selection.priors import classical_resources
-from qstream.core.selection.solver_costs import GW_MAX_NODES
 from qstream.errors import TaskContentError
 
 ExecutorKind = Literal["quantum", "classical"]

@@ -7,7 +7,7 @@ Run time
 --------
 - ``exact``: :func:`~qstream.core.problems.exact_resources` (brute force: ``2^n`` states,
   so the time doubles per variable; exact diagonalisation: dense ``8^n`` or Lanczos).
-- classical heuristics: :mod:`qstream.core.selection.solver_costs` (annealing costs
+- classical heuristics: :mod:`qstream.core.problems.solver_costs` (annealing costs
   ``reads x sweeps x (variables + interactions)``; local search ``passes x n x (n + m)``;
   Goemans–Williamson ``n^3``), with the solvers' default settings.
 - quantum (``qaoa``, ``vqe``): ``jobs = evaluations x circuits per evaluation + 1``
@@ -52,10 +52,9 @@ from typing import TYPE_CHECKING, Any
 from qstream.core.features import CircuitFeatures
 from qstream.core.observables import group_qubit_wise_commuting
 from qstream.core.predictor import Predictor
-from qstream.core.problems import GroundState, MaxCut, Problem, Qubo, exact_resources
+from qstream.core.problems import GroundState, MaxCut, Problem, Qubo, exact_resources, solver_costs
 from qstream.core.problems.conversions import ground_state_from_problem
-from qstream.core.selection import solver_costs
-from qstream.core.selection.solver_costs import (
+from qstream.core.problems.solver_costs import (
     DEFAULT_NUM_READS,
     DEFAULT_NUM_SWEEPS,
     GW_ROUNDS,
