@@ -60,7 +60,8 @@ class ConfigError(QStreamError):
 
 
 TASK_CONTENT_REASONS = ("zero_weights", "duplicate_circuit", "dependencies", "unknown_backend",
-                        "invalid_problem", "invalid_observable", "task_content")
+                        "invalid_problem", "circuits_or_problem", "invalid_observable",
+                        "task_content")
 """DLQ reasons of :class:`TaskContentError` (each is also in ``qstream.dlq.v1``'s enum)."""
 
 
@@ -79,6 +80,8 @@ class TaskContentError(QStreamError):
         ``dependencies`` (an unknown or cyclic ``depends_on``), ``unknown_backend``
         (an allow-list names no backend of the fleet), ``invalid_problem`` (a
         ``problem`` object that is malformed, see :mod:`qstream.core.problems`),
+        ``circuits_or_problem`` (a task with both ``circuits`` and a ``problem``, or
+        neither),
         ``invalid_observable`` (a circuit's ``observables`` do not fit it: a label
         not of the circuit's width, observables on a circuit that measures, or too
         few shots for a standard error), ``task_content`` (any other

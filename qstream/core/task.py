@@ -19,6 +19,20 @@ Examples
 Traceback (most recent call last):
 ...
 qstream.errors.TaskContentError: at least one of the weights time, error, cost must be > 0
+
+A problem task carries a problem instead of circuits (exactly one of the two):
+
+>>> p = Task.from_message({"schema": "qstream.task.v1", "task_id": "p1",
+...     "problem": {"kind": "maxcut", "num_nodes": 2, "edges": [[0, 1]]},
+...     "algorithms": ["qaoa"], "max_iterations": 5})
+>>> p.problem.kind, p.shots, p.algorithms, p.circuits
+('maxcut', 1000, ('qaoa',), ())
+>>> Task.from_message({"schema": "qstream.task.v1", "task_id": "p2", "shots": 1,
+...     "circuits": [{"name": "c", "qasm": "x"}],
+...     "problem": {"kind": "maxcut", "num_nodes": 2, "edges": [[0, 1]]}})
+Traceback (most recent call last):
+...
+qstream.errors.TaskContentError: a task carries either circuits or a problem, not both
 """
 
 from __future__ import annotations
@@ -27,9 +41,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qstream.core.cost import CostWeights
+from qstream.core.problems import Problem, problem_from_dict
+from qstream.errors import TaskContentError
 
 DEFAULT_PRIORITY = 5
 """``priority`` of a task that gives none (the schema's documented ``default``)."""
+
+DEFAULT_PROBLEM_SHOTS = 1000
+"""``shots`` of a problem task that gives none: shots per circuit of its quantum loop
+(the schema's documented default; the same as the selection's
+:class:`~qstream.core.selection.QuantumSettings`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +122,16 @@ class Task:
         Client submission time, Unix seconds, or None.
     metadata:
         Opaque client data.
+    problem:
+        The optimisation problem of a problem task (then ``circuits`` is empty), or None.
+    algorithms:
+        Problem tasks: allowed algorithms (``qaoa``, ``vqe``, ``exact``, ...), or None for any.
+    max_iterations:
+        Problem tasks: most optimiser iterations of a quantum loop, or None (default).
+    accuracy_target:
+        Problem tasks: wanted approximation ratio in [0, 1], or None.
+    optimizer:
+        Problem tasks: ``"cobyla"`` or ``"spsa"`` (the loop's classical optimiser).
     """
 
     task_id: str
@@ -114,6 +145,11 @@ class Task:
     kinds: tuple[str, ...] | None = None
     submitted_at: float | None = None
     metadata: dict[str, Any] | None = None
+    problem: Problem | None = None
+    algorithms: tuple[str, ...] | None = None
+    max_iterations: int | None = None
+    accuracy_target: float | None = None
+    optimizer: str = "cobyla"
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Task:
@@ -123,8 +159,20 @@ class Task:
         ------
         qstream.errors.TaskContentError
             ``reason="zero_weights"`` when every cost weight is 0 (the one rule on
-            weights the schema cannot state).
+            weights the schema cannot state); ``circuits_or_problem`` when the task
+            has both ``circuits`` and a ``problem``, or neither; ``invalid_problem``
+            for a problem :func:`~qstream.core.problems.problem_from_dict` rejects.
         """
+        has_circuits, has_problem = "circuits" in message, "problem" in message
+        if has_circuits == has_problem:
+            raise TaskContentError(
+                "a task carries either circuits or a problem, not both" if has_circuits else
+                "a task carries either circuits (with shots) or a problem; it has neither",
+                reason="circuits_or_problem")
+        problem = problem_from_dict(message["problem"]) if has_problem else None
+        algorithms = message.get("algorithms")
+        max_iterations = message.get("max_iterations")
+        target = message.get("accuracy_target")
         backends = message.get("backends")
         kinds = message.get("kinds")
         deadline = message.get("deadline_s")
@@ -132,8 +180,8 @@ class Task:
         submitted = message.get("submitted_at")
         return cls(
             task_id=message["task_id"],
-            circuits=tuple(CircuitRequest.from_message(c) for c in message["circuits"]),
-            shots=int(message["shots"]),
+            circuits=tuple(CircuitRequest.from_message(c) for c in message.get("circuits", ())),
+            shots=int(message.get("shots", DEFAULT_PROBLEM_SHOTS)),
             priority=int(message.get("priority", DEFAULT_PRIORITY)),
             deadline_s=None if deadline is None else float(deadline),
             weights=CostWeights.from_dict(message.get("weights")),
@@ -142,4 +190,9 @@ class Task:
             kinds=None if kinds is None else tuple(kinds),
             submitted_at=None if submitted is None else float(submitted),
             metadata=message.get("metadata"),
+            problem=problem,
+            algorithms=None if algorithms is None else tuple(algorithms),
+            max_iterations=None if max_iterations is None else int(max_iterations),
+            accuracy_target=None if target is None else float(target),
+            optimizer=str(message.get("optimizer", "cobyla")),
         )
