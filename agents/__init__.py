@@ -9,15 +9,24 @@ in-memory records. Executors (one agent per backend exec topic) come from
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from qstream.stream import recovery
 from qstream.stream.agent_spec import Agent, Timer
+from qstream.stream.runtime import Runtime
 
-from . import dispatch, learn, partition, postprocess, reallocate
+from . import dispatch, learn, partition, postprocess, reallocate, workflow
 
-PIPELINE: tuple[Agent, ...] = (partition.AGENT, dispatch.AGENT, learn.AGENT, postprocess.AGENT)
-"""Pipeline agents: tasks -> partition -> dispatch -> (executors) -> learn / post-process."""
+PIPELINE: tuple[Agent, ...] = (partition.AGENT, dispatch.AGENT, learn.AGENT, postprocess.AGENT,
+                               workflow.AGENT)
+"""Pipeline agents: tasks -> partition -> dispatch -> (executors) -> learn / post-process,
+and problem tasks' workflows (post-process -> workflow -> partition's admission)."""
 
-TIMERS: tuple[Timer, ...] = (reallocate.TIMER, recovery.PRUNE_TIMER)
-"""Periodic tasks of the pipeline worker: reallocation and breaker refresh, pruning."""
+TIMERS: tuple[Timer, ...] = (reallocate.TIMER, recovery.PRUNE_TIMER, workflow.TIMER)
+"""Periodic tasks of the pipeline worker: reallocation and breaker refresh, pruning,
+rebalancing of running loops."""
 
-__all__ = ["PIPELINE", "TIMERS"]
+RECOVERY: tuple[Callable[[Runtime], Awaitable[None]], ...] = (workflow.resume,)
+"""Run after a takeover restored the tables: workflows make sure their steps are out."""
+
+__all__ = ["PIPELINE", "RECOVERY", "TIMERS"]

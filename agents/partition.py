@@ -166,28 +166,46 @@ async def handle(rt: Runtime, message: Any) -> None:
         rt.metrics.tasks_rejected += 1
         return
 
-    submitted_at = task.submitted_at or time.time()
+    if task.problem is not None:
+        await start_workflow(rt, task, raw, source, record)
+        return
     try:
-        circuits = await asyncio.get_running_loop().run_in_executor(None, _analyze, task, rt)
-        subtasks = partition_task(
-            task_id, circuits, task.shots, rt.specs,
-            weights=task.weights,
-            priority=task.priority,
-            deadline_s=task.deadline_s,
-            allowed_backends=allowed_backends(task, rt),
-            submitted_at_s=rt.now_s(),
-        )
+        await admit(rt, task, source, record)
     except CircuitError as exc:
         await reject(rt, message, "invalid_qasm", str(exc), task_id)
-        return
     except CapacityError as exc:
         await reject(rt, message, "capacity", str(exc), task_id)
-        return
     except (ValidationError, TaskContentError) as exc:
         await reject(rt, message, exc.reason, str(exc), task_id)
-        return
 
-    rt.metrics.tasks_accepted += 1
+
+async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | None, *,
+                parent: str | None = None) -> None:
+    """Partition a circuit task and send its plan and sub-tasks (the pipeline's way in).
+
+    Used for client tasks and for the steps of a problem task's loop (``parent`` = the
+    problem task's id; post-processing then hands the step's result to the workflow
+    agent instead of publishing it). ``record`` is the task's existing record (a
+    redelivery keeps the plan it was accepted with), or None.
+
+    Raises
+    ------
+    CircuitError, CapacityError, ValidationError, TaskContentError
+        The task cannot run as given (nothing is sent).
+    """
+    task_id = task.task_id
+    submitted_at = task.submitted_at or time.time()
+    circuits = await asyncio.get_running_loop().run_in_executor(None, _analyze, task, rt)
+    subtasks = partition_task(
+        task_id, circuits, task.shots, rt.specs,
+        weights=task.weights,
+        priority=task.priority,
+        deadline_s=task.deadline_s,
+        allowed_backends=allowed_backends(task, rt),
+        submitted_at_s=rt.now_s(),
+    )
+    if parent is None:
+        rt.metrics.tasks_accepted += 1
     plan = {
         "schema": "qstream.plan.v1", "task_id": task_id,
         "circuits": plan_circuits(circuits, task.shots),
@@ -198,12 +216,27 @@ async def handle(rt: Runtime, message: Any) -> None:
     if observed:
         plan["observables"] = observed
     if record is None:
-        rt.ledger.accept_task(task_id, source, plan)
+        rt.ledger.accept_task(task_id, source, plan, parent=parent)
     else:
         plan = record["plan"]  # a redelivery keeps the plan it was accepted with
     await rt.outbox.send(T.SUBTASK_RESULTS, task_id, plan)
     for subtask in subtasks:
         await rt.outbox.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
+
+
+async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str,
+                         record: dict[str, Any] | None) -> None:
+    """Accept a problem task and hand it to the workflow agent (a ``start`` event).
+
+    A redelivered record sends ``start`` again; the workflow agent ignores a start
+    for a workflow it already holds.
+    """
+    if record is None:
+        rt.metrics.tasks_accepted += 1
+        rt.ledger.accept_task(task.task_id, source, None, workflow=True)
+    await rt.outbox.send(T.WORKFLOW_EVENTS, task.task_id, {
+        "schema": "qstream.workflow_event.v1", "event": "start", "task_id": task.task_id,
+        "at": time.time(), "task": orjson.loads(raw or b"{}"), "source": source})
 
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,

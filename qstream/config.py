@@ -332,6 +332,13 @@ class WorkerConfig(_Settings):
         Seed of the emulated devices' randomness.
     pool_workers:
         Processes of the simulation pool; None lets the pool decide.
+    classical_slots:
+        CPU slots of the pipeline worker's classical executor (``cpu_solvers``):
+        classical solves that run at once, each in a process of its own pool.
+    classical_memory_gib:
+        Memory one classical solve may use on that executor, GiB; a solve predicted
+        to need more is never placed there (another solver is chosen, or the task
+        fails with the reason).
     policy:
         Scheduling policy name, one of :data:`LIVE_POLICIES` (see :mod:`qstream.core.policies`).
     scheduler:
@@ -393,6 +400,8 @@ class WorkerConfig(_Settings):
     time_scale: float = Field(60.0, gt=0, allow_inf_nan=False)
     seed: int = 0
     pool_workers: int | None = None
+    classical_slots: int = Field(1, ge=1, le=256)
+    classical_memory_gib: float = Field(4.0, gt=0, allow_inf_nan=False)
     policy: str = "predictive-realloc"
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     realloc_interval_s: float = 1.0

@@ -60,7 +60,7 @@ _RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
 
 def _topics(app: faust.App, specs: list[BackendSpec]) -> dict[str, faust.TopicT]:
     names = [T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS, T.SUBTASKS,
-             T.SUBTASK_RESULTS, *(T.exec_topic(s.name) for s in specs)]
+             T.SUBTASK_RESULTS, T.WORKFLOW_EVENTS, *(T.exec_topic(s.name) for s in specs)]
     return {name: app.topic(name, partitions=1, **_RAW) for name in names}
 
 
@@ -82,7 +82,8 @@ def _runtime(app: faust.App, config: WorkerConfig, specs: list[BackendSpec], *,
                         JsonTable(app, "subtasks", T.SUBTASKS_CHANGELOG),
                         JsonTable(app, "parts", T.PARTS_CHANGELOG))
     return Runtime(config, specs, topics=topics, producer=_LazyProducer(app), ledger=ledger,
-                   snapshots=snapshots, group=str(app.conf.id))
+                   snapshots=snapshots, group=str(app.conf.id),
+                   workflows=JsonTable(app, "workflows", T.WORKFLOWS_CHANGELOG))
 
 
 class _LazyProducer:
@@ -117,7 +118,7 @@ def bind_timer(app: faust.App, rt: Runtime, timer: Timer) -> None:
 
 def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
     """Build the pipeline worker app and its runtime."""
-    from qstream.agents import PIPELINE, TIMERS
+    from qstream.agents import PIPELINE, RECOVERY, TIMERS
     from qstream.stream import recovery
 
     app = faust.App(**_faust_settings(config, config.app_id))
@@ -127,6 +128,7 @@ def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
         bind_agent(app, rt, agent)
     for timer in TIMERS:
         bind_timer(app, rt, timer)
+    rt.recovery_hooks.extend(RECOVERY)
     recovery.attach(app, rt)
     if config.local_executors:
         _attach_executors(app, rt, [s.name for s in specs])

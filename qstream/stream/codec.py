@@ -53,6 +53,7 @@ SCHEMA_NAMES: frozenset[str] = frozenset({
     "qstream.subtask_result.v1",
     "qstream.telemetry.v1",
     "qstream.reallocation.v1",
+    "qstream.workflow_event.v1",
 })
 """Every schema shipped in :mod:`qstream.schemas` (file name = name + ``.json``)."""
 

@@ -176,11 +176,21 @@ class TaskLedger:
         assert self.task_table is not None, "an executor-only process keeps no task records"
         return self.task_table.get(task_id)
 
-    def accept_task(self, task_id: str, source: str, plan: dict[str, Any]) -> None:
-        """Record an accepted task (``source`` = topic/partition/offset of its record)."""
+    def accept_task(self, task_id: str, source: str, plan: dict[str, Any] | None, *,
+                    parent: str | None = None, workflow: bool = False) -> None:
+        """Record an accepted task (``source`` = topic/partition/offset of its record).
+
+        ``plan`` is None for a problem task (``workflow``: its state is the workflow
+        agent's); ``parent`` names the problem task whose loop step this circuit task is.
+        """
         assert self.task_table is not None
-        self.task_table.put(task_id, {"state": "active", "source": source, "plan": plan,
-                                      "at": time.time()})
+        record: dict[str, Any] = {"state": "active", "source": source, "plan": plan,
+                                  "at": time.time()}
+        if parent is not None:
+            record["parent"] = parent
+        if workflow:
+            record["workflow"] = True
+        self.task_table.put(task_id, record)
 
     def mark_publishing(self, result: dict[str, Any], source: str | None) -> None:
         """Write-ahead record of a result about to be sent (with :attr:`results_end`)."""

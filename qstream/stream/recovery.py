@@ -81,19 +81,45 @@ async def finish_recovery(rt: Runtime) -> None:
     resent = await rt.resend_in_flight()
     if resent:
         log.warning("sent %d in-flight sub-tasks to their backends again", resent)
+    for hook in rt.recovery_hooks:
+        await hook(rt)
     await rt.release()
     rt.sync_state()
 
 
 async def finish_task(rt: Runtime, task_id: str, assembly: TaskAssembly) -> None:
-    """Publish a finished assembly's result and drop the task's state."""
+    """Publish a finished assembly's result and drop the task's state.
+
+    The circuit task of a problem task's loop step (its record names a ``parent``)
+    is not answered on ``qstream.results``: its result goes to the workflow agent as
+    a ``step`` event (:func:`forward_step`).
+    """
     result = assembly.result(time.time())
     del rt.ledger.assemblies[task_id]
+    record = rt.ledger.task_record(task_id) or {}
     # Publish first: the task's parts and sub-task records may only go once its
     # result is recorded, or a crash in between would leave an active task
     # whose parts are gone.
-    await rt.outbox.publish_result(result)
+    if record.get("parent"):
+        await forward_step(rt, task_id, record, result)
+    else:
+        await rt.outbox.publish_result(result)
     rt.forget_task(task_id, cancel=result["status"] == "failed")
+
+
+async def forward_step(rt: Runtime, task_id: str, record: dict[str, Any],
+                       result: dict[str, Any]) -> None:
+    """Send a step's result to the workflow agent, then mark the step task done.
+
+    At least once: a crash before the mark re-sends it after the takeover, and the
+    workflow agent ignores a step it has already advanced past.
+    """
+    step = int(task_id.rsplit("/w", 1)[1])
+    delivery = await rt.outbox.send(T.WORKFLOW_EVENTS, record["parent"], {
+        "schema": "qstream.workflow_event.v1", "event": "step", "task_id": record["parent"],
+        "at": time.time(), "step": step, "result": result})
+    await delivery
+    rt.ledger.mark_done(task_id, record.get("source"), -1, result["status"])
 
 
 def prune_done(rt: Runtime, now: float) -> int:

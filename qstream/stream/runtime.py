@@ -39,7 +39,8 @@ from qstream.stream.counters import Counters
 from qstream.stream.fleet_health import FleetHealth
 from qstream.stream.ledger import TaskLedger
 from qstream.stream.outbox import Outbox
-from qstream.stream.ports import Message, Producer, SnapshotTable, Topic
+from qstream.stream.ports import Message, Producer, SnapshotTable, Table, Topic
+from qstream.stream.workflows import WorkflowStore
 
 log = logging.getLogger("qstream.worker")
 
@@ -67,11 +68,15 @@ class Runtime:
         The predictor snapshot table; None for an executor-only process.
     group:
         Consumer group id (a span attribute of every ``process`` span).
+    workflows:
+        The ``workflows`` table of problem tasks (see :mod:`qstream.stream.workflows`);
+        None for an executor-only process.
     """
 
     def __init__(self, config: WorkerConfig, specs: list[BackendSpec], *,
                  topics: Mapping[str, Topic], producer: Producer, ledger: TaskLedger,
-                 snapshots: SnapshotTable | None = None, group: str | None = None) -> None:
+                 snapshots: SnapshotTable | None = None, group: str | None = None,
+                 workflows: Table | None = None) -> None:
         self.config = config
         self.specs = specs
         self.spec_by_name = {s.name: s for s in specs}
@@ -93,6 +98,9 @@ class Runtime:
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
         self.backends: dict[str, Any] = {}
         self.pool: Any = None
+        self.workflows = WorkflowStore(workflows, config)
+        # Run after a takeover's state is restored (the agents' own recovery: workflows).
+        self.recovery_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
 
     def _new_scheduler(self) -> Scheduler:
         return Scheduler(self.specs, self._estimator(),
@@ -131,6 +139,7 @@ class Runtime:
         """Forget all in-memory task and scheduler state (this worker lost ownership)."""
         self.scheduler = self._new_scheduler()
         self.ledger.clear_state()
+        self.workflows.clear()
 
     # -- processing one record ------------------------------------------------------------
     async def process(self, message: Message,
@@ -164,6 +173,7 @@ class Runtime:
             log.info("predictor restored: %d observations", self.predictor.n_learned)
         if self.policy.name in ("predictive", "predictive-realloc"):
             self.scheduler.predictor = self.predictor
+        self.workflows.restore_model(self.snapshots)
 
     def save_snapshot(self) -> None:
         """Write the predictor snapshot to the changelog-backed table."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor as PoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,7 @@ class Tables:
     tasks: MemoryTable = field(default_factory=MemoryTable)
     subtasks: MemoryTable = field(default_factory=MemoryTable)
     parts: MemoryTable = field(default_factory=MemoryTable)
+    workflows: MemoryTable = field(default_factory=MemoryTable)
     snapshots: dict[bytes, bytes] = field(default_factory=dict)
 
 
@@ -165,11 +167,14 @@ class Harness:
         False builds an executor-only runtime (no ledger tables).
     agents:
         The pipeline agents (default :data:`qstream.agents.PIPELINE`).
+    classical_pool:
+        Where classical solves run (default: a process pool made on first use).
     """
 
     def __init__(self, config: WorkerConfig | None = None, specs: list[BackendSpec] | None = None,
                  *, backends: dict[str, Backend] | None = None, stateful: bool = True,
-                 agents: Iterable[Agent] | None = None) -> None:
+                 agents: Iterable[Agent] | None = None,
+                 classical_pool: PoolExecutor | None = None) -> None:
         from qstream.agents import PIPELINE, execute
 
         self.config = config or WorkerConfig(fleet=("cpu_statevector",), local_executors=False)
@@ -179,6 +184,7 @@ class Harness:
         self.tables = Tables()
         self.stateful = stateful
         self.backends = backends or {}
+        self.classical_pool = classical_pool
         chosen = list(PIPELINE if agents is None else agents) if stateful else []
         chosen += execute.agents(self.backends)
         self.agents: dict[str, Agent] = {a.topic: a for a in chosen}
@@ -190,9 +196,16 @@ class Harness:
         ledger = TaskLedger(t.tasks, t.subtasks, t.parts) if self.stateful else TaskLedger()
         rt = Runtime(self.config, self.specs, topics=self.broker, producer=self.producer,
                      ledger=ledger, snapshots=t.snapshots if self.stateful else None,
-                     group=self.config.app_id)
+                     group=self.config.app_id,
+                     workflows=t.workflows if self.stateful else None)
         rt.owner = True  # the only worker: it owns the control topics
         rt.backends = dict(self.backends)
+        if self.stateful:
+            from qstream.agents import RECOVERY
+
+            rt.recovery_hooks.extend(RECOVERY)
+        if self.classical_pool is not None:
+            rt.workflows.use_pool(self.classical_pool)
         return rt
 
     def restart(self) -> Runtime:

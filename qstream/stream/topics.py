@@ -19,6 +19,9 @@ Internal topics:
 ``qstream.exec.<backend>``         1           dispatch -> that backend's executor (released
                                                work only; pending work stays in the scheduler)
 ``qstream.subtask-results``        1           plans and sub-task results -> post-process
+``qstream.workflow-events``        1           problem tasks: start, step results and classical
+                                               solves -> the workflow agent
+``qstream.workflows-changelog``    1           compacted; workflow state of problem tasks
 ``qstream.predictor-changelog``    1           compacted; the predictor snapshot table
 ``qstream.tasks-changelog``        1           compacted; task records (active/publishing/done)
 ``qstream.subtasks-changelog``     1           compacted; sub-task placements and completions
@@ -50,6 +53,8 @@ PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
 TASKS_CHANGELOG = "qstream.tasks-changelog"
 SUBTASKS_CHANGELOG = "qstream.subtasks-changelog"
 PARTS_CHANGELOG = "qstream.parts-changelog"
+WORKFLOW_EVENTS = "qstream.workflow-events"
+WORKFLOWS_CHANGELOG = "qstream.workflows-changelog"
 EXEC_PREFIX = "qstream.exec."
 
 
@@ -78,6 +83,8 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
         TopicSpec(TASKS_CHANGELOG, compacted=True),
         TopicSpec(SUBTASKS_CHANGELOG, compacted=True),
         TopicSpec(PARTS_CHANGELOG, compacted=True),
+        TopicSpec(WORKFLOW_EVENTS),
+        TopicSpec(WORKFLOWS_CHANGELOG, compacted=True),
     ]
     topics += [TopicSpec(exec_topic(b)) for b in backends]
     return topics

@@ -122,6 +122,14 @@ class Scheduler:
         """
         self._fleet.set_pending_jobs(backend, pending_jobs)
 
+    def pending_jobs(self, backend: str) -> int:
+        """External pending jobs last observed on ``backend`` (0 if unknown)."""
+        return self._fleet.pending_jobs.get(backend, 0)
+
+    def is_operational(self, backend: str) -> bool:
+        """Whether ``backend`` is up (device status and circuit breaker); False if unknown."""
+        return self._fleet.operational.get(backend, False)
+
     def set_operational(self, backend: str, operational: bool) -> None:
         """Mark a backend up or down; a down backend gets no new work and releases nothing.
 

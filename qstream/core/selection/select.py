@@ -118,7 +118,7 @@ def estimate(problem: Problem, candidate: Candidate, weights: CostWeights, *,
              model: SelectionModel | None = None, predictor: Predictor | None = None,
              pending_jobs: int = 0, accuracy_target: float | None = None,
              settings: QuantumSettings = DEFAULT_SETTINGS,
-             scales: CostScales = _SCALES) -> Estimate:
+             scales: CostScales = _SCALES, extra_queue_s: float = 0.0) -> Estimate:
     """Predict one candidate and score it (module docstring).
 
     Parameters
@@ -129,6 +129,10 @@ def estimate(problem: Problem, candidate: Candidate, weights: CostWeights, *,
         The fleet's predictor for quantum queue, run, error and price.
     pending_jobs:
         External jobs queued on the candidate's device.
+    extra_queue_s:
+        Wait before the solve can start on its executor, seconds, added to the prior's
+        queue: the local backlog of a quantum backend, or a classical executor's
+        predicted queue wait (its slots are busy).
     """
     prior = configuration_prior(problem, candidate, predictor=predictor, pending_jobs=pending_jobs,
                                 settings=settings)
@@ -138,9 +142,10 @@ def estimate(problem: Problem, candidate: Candidate, weights: CostWeights, *,
     price = prior.price_usd
     if candidate.configuration.kind == "classical" and prior.run_s > 0:
         price *= run_s / prior.run_s   # CPU-second pricing follows the learned run time
-    terms = cost_terms(prior.queue_s + run_s, 1.0 - accuracy, price, weights, scales)
+    queue_s = prior.queue_s + max(float(extra_queue_s), 0.0)
+    terms = cost_terms(queue_s + run_s, 1.0 - accuracy, price, weights, scales)
     meets = None if accuracy_target is None else accuracy >= accuracy_target
-    return Estimate(candidate.configuration, prior.queue_s, run_s, accuracy, price, terms, prior, meets)
+    return Estimate(candidate.configuration, queue_s, run_s, accuracy, price, terms, prior, meets)
 
 
 def _why(best: Estimate, runner_up: Estimate | None, target: float | None, met: bool | None) -> str:
@@ -160,7 +165,8 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
            accuracy_target: float | None = None, model: SelectionModel | None = None,
            predictor: Predictor | None = None, pending_jobs: Mapping[str, int] | None = None,
            now_s: float = 0.0, settings: QuantumSettings = DEFAULT_SETTINGS,
-           scales: CostScales = _SCALES) -> Selection:
+           scales: CostScales = _SCALES,
+           extra_queue_s: Mapping[str, float] | None = None) -> Selection:
     """Choose the candidate with the lowest predicted weighted cost.
 
     Parameters
@@ -181,6 +187,8 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
         Backend name -> external pending jobs now (absent: 0).
     now_s:
         Decision time (scheduler clock), carried into :meth:`Selection.to_dict`.
+    extra_queue_s:
+        Executor name -> wait before a solve can start there (see :func:`estimate`).
 
     Raises
     ------
@@ -200,9 +208,11 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
         raise CapacityError(f"no configuration can solve this {problem.kind} of size "
                             f"{problem.size} ({why})")
     pending = pending_jobs or {}
+    extra = extra_queue_s or {}
     estimates = [estimate(problem, c, weights, model=model, predictor=predictor,
                           pending_jobs=pending.get(c.configuration.backend, 0),
-                          accuracy_target=accuracy_target, settings=settings, scales=scales)
+                          accuracy_target=accuracy_target, settings=settings, scales=scales,
+                          extra_queue_s=extra.get(c.configuration.backend, 0.0))
                  for c in candidates]
     ranked = sorted(estimates, key=lambda e: e.terms.total)   # stable: ties keep order
     met = None
