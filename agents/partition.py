@@ -167,6 +167,15 @@ async def handle(rt: Runtime, message: Any) -> None:
         return
 
     if task.problem is not None:
+        if record is None:
+            try:
+                check_solvable(rt, task)
+            except CapacityError as exc:
+                await reject(rt, message, "capacity", str(exc), task_id)
+                return
+            except TaskContentError as exc:
+                await reject(rt, message, exc.reason, str(exc), task_id)
+                return
         await start_workflow(rt, task, raw, source, record)
         return
     try:
@@ -222,6 +231,21 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
     await rt.outbox.send(T.SUBTASK_RESULTS, task_id, plan)
     for subtask in subtasks:
         await rt.outbox.send(T.SUBTASKS, task_id, {"schema": "qstream.subtask.v1", **subtask.to_dict()})
+
+
+def check_solvable(rt: Runtime, task: Task) -> None:
+    """Reject a problem task no configuration of this fleet can take (before accepting it).
+
+    Raises
+    ------
+    CapacityError
+        With every configuration's reason (size, qubits, predicted memory, allow-list).
+    """
+    from .workflow import new_state
+    from .workflow_moves import choose
+
+    assert task.problem is not None
+    choose(rt, new_state(rt, task), task.problem, iterations=task.max_iterations)
 
 
 async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str,

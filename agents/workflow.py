@@ -83,10 +83,10 @@ async def handle(rt: Runtime, message: Any) -> None:
         await fail(rt, state, f"{type(exc).__name__}: {exc}")
 
 
-async def start(rt: Runtime, task: Task) -> None:
-    """Select a configuration for a new problem task and emit its first step."""
+def new_state(rt: Runtime, task: Task) -> WorkflowState:
+    """The initial workflow of a problem task (before selection)."""
     assert task.problem is not None
-    state = WorkflowState(
+    return WorkflowState(
         task_id=task.task_id, problem=task.problem.to_dict(), algorithm="", backend="",
         shots=task.shots, weights=task.weights.to_dict(), optimizer_name=task.optimizer,
         algorithms=list(task.algorithms) if task.algorithms else None,
@@ -94,6 +94,12 @@ async def start(rt: Runtime, task: Task) -> None:
         allowed_backends=list(task.backends) if task.backends else None,
         seed=rt.config.seed, submitted_at=task.submitted_at or time.time(),
         max_iterations=task.max_iterations or 0)
+
+
+async def start(rt: Runtime, task: Task) -> None:
+    """Select a configuration for a new problem task and emit its first step."""
+    assert task.problem is not None
+    state = new_state(rt, task)
     try:
         chosen = moves.choose(rt, state, task.problem, iterations=task.max_iterations)
     except QStreamError as exc:

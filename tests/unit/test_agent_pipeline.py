@@ -11,8 +11,9 @@ EXEC = T.exec_topic("cpu_statevector")
 
 
 def test_agents_are_listed_once_each_on_their_topics() -> None:
-    assert [a.topic for a in PIPELINE] == [T.TASKS, T.SUBTASKS, T.TELEMETRY, T.SUBTASK_RESULTS]
-    assert len({t.name for t in TIMERS}) == len(TIMERS) == 2
+    assert [a.topic for a in PIPELINE] == [T.TASKS, T.SUBTASKS, T.TELEMETRY, T.SUBTASK_RESULTS,
+                                           T.WORKFLOW_EVENTS]
+    assert len({t.name for t in TIMERS}) == len(TIMERS) == 3
 
 
 def test_task_gets_exactly_one_result_even_when_a_subtask_result_is_redelivered() -> None:
