@@ -1,4 +1,5 @@
-"""``qstream submit``: publish one task built from QASM files; with ``--wait``, print the result."""
+"""``qstream submit``: publish one task built from QASM files or a problem file; with
+``--wait``, print the result (counts, estimates, or the problem's solution and selection)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,17 @@ app = typer.Typer()
 
 @app.command()
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="OpenQASM 2 or 3 files, one circuit each",
-                                                exists=True, dir_okay=False, readable=True)],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="OpenQASM 2 or 3 files, one circuit each", exists=True, dir_okay=False,
+        readable=True)] = None,
+    problem: Annotated[Path | None, typer.Option(
+        "--problem", exists=True, dir_okay=False, readable=True,
+        help="a JSON problem ({\"kind\": \"maxcut\", ...}) or a whole qstream.task.v1 "
+             "problem task, instead of QASM files")] = None,
+    algorithms: Annotated[str | None, typer.Option(
+        help="problem tasks: comma-separated allow-list, e.g. qaoa,exact")] = None,
+    max_iterations: Annotated[int | None, typer.Option(min=1)] = None,
+    accuracy_target: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     broker: BrokerOpt = None,
     shots: Annotated[int, typer.Option(min=1)] = 1000,
     priority: Annotated[int, typer.Option(min=0, max=9)] = 5,
@@ -58,7 +68,7 @@ def submit(
     kafka_ssl_keyfile: KeyfileOpt = None,
     kafka_ssl_check_hostname: CheckHostnameOpt = None,
 ) -> None:
-    """Publish one task built from QASM files; with --wait, print the result counts."""
+    """Publish one task built from QASM files or a problem file; with --wait, print the result."""
     from qstream.client import Client
     from qstream.stream import tracing
     from qstream.stream.worker import resolve_broker
@@ -73,11 +83,12 @@ def submit(
     except QStreamError as exc:
         fail(exc)
 
-    task: dict[str, Any] = {
-        "schema": "qstream.task.v1", "task_id": task_id or str(uuid.uuid4()),
-        "circuits": [{"name": f.stem, "qasm": f.read_text(encoding="utf-8")} for f in files],
-        "shots": shots, "priority": priority,
-    }
+    try:
+        task = build_task(files or [], problem, task_id=task_id, shots=shots, priority=priority,
+                          algorithms=algorithms, max_iterations=max_iterations,
+                          accuracy_target=accuracy_target)
+    except QStreamError as exc:
+        fail(exc)
     if deadline_s is not None:
         task["deadline_s"] = deadline_s
 
@@ -108,12 +119,79 @@ def submit(
     raise typer.Exit(0 if result["status"] == "completed" else 1)
 
 
+def build_task(files: list[Path], problem: Path | None, *, task_id: str | None, shots: int,
+               priority: int, algorithms: str | None, max_iterations: int | None,
+               accuracy_target: float | None) -> dict[str, Any]:
+    """The ``qstream.task.v1`` message of the command line (not yet validated: the worker
+    validates, and rejects to the DLQ with a reason).
+
+    Raises
+    ------
+    ValidationError
+        Neither or both of QASM files and ``--problem``, or a problem file that is not JSON.
+    """
+    from qstream.errors import ValidationError
+
+    if bool(files) == (problem is not None):
+        raise ValidationError("give either QASM files or --problem FILE.json", reason="schema")
+    if problem is None:
+        return {"schema": "qstream.task.v1", "task_id": task_id or str(uuid.uuid4()),
+                "circuits": [{"name": f.stem, "qasm": f.read_text(encoding="utf-8")}
+                             for f in files],
+                "shots": shots, "priority": priority}
+    try:
+        data = orjson.loads(problem.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"{problem}: not JSON: {exc}", reason="json") from exc
+    if not isinstance(data, dict):
+        raise ValidationError(f"{problem}: expected a JSON object", reason="not_object")
+    task = dict(data) if "schema" in data else {
+        "schema": "qstream.task.v1", "problem": data, "shots": shots, "priority": priority}
+    if task_id or "task_id" not in task:
+        task["task_id"] = task_id or str(uuid.uuid4())
+    if algorithms:
+        task["algorithms"] = [a.strip() for a in algorithms.split(",") if a.strip()]
+    if max_iterations is not None:
+        task["max_iterations"] = max_iterations
+    if accuracy_target is not None:
+        task["accuracy_target"] = accuracy_target
+    return task
+
+
+def print_solution(out: Console, result: dict[str, Any]) -> None:
+    """A problem task's solution: the answer, then every candidate of the selection."""
+    sol = result["solution"]
+    ratio = sol.get("approximation_ratio")
+    answer = sol.get("bitstring") or (f"{len(sol['parameters'])} parameters"
+                                      if sol.get("parameters") else "")
+    out.print(f"{sol['kind']} solved by {sol['algorithm']} on {', '.join(sol['backends'])}: "
+              f"objective {sol['objective']:.6g}"
+              + (f" ± {sol['std_error']:.2g}" if sol.get("std_error") else "")
+              + (f", approximation ratio {ratio:.4f}" if ratio is not None else "")
+              + f", {sol['iterations']} iterations; {answer}")
+    for move in sol.get("moves") or ():
+        out.print(f"  moved at iteration {move['at_iteration']}: {move['reason']}")
+    selection = sol["selection"]
+    table = Table(title=f"selection: {selection['reason']}")
+    for column in ("configuration", "queue s", "run s", "accuracy", "USD", "cost"):
+        table.add_column(column, justify="right")
+    for c in selection["candidates"]:
+        key = f"{c['solver']}@{c['backend']}"
+        mark = " *" if key == selection["chosen"] else ""
+        table.add_row(key + mark, f"{c['queue_s']:.3g}", f"{c['run_s']:.3g}",
+                      f"{c['accuracy']:.3f}", f"{c['price_usd']:.3g}", f"{c['terms']['total']:.4g}")
+    out.print(table)
+
+
 def print_result(result: dict[str, Any]) -> None:
     """A result message as a summary line and one table per circuit: counts (top 16), or
     the estimates of a circuit with observables."""
     out = Console()
     if result["status"] != "completed":
         out.print(f"[red]task {result['task_id']} failed:[/red] {result['error']}")
+        return
+    if "solution" in result:
+        print_solution(out, result)
         return
     m = result["metrics"]
     fidelity = "n/a" if m["est_fidelity"] is None else f"{m['est_fidelity']:.3f}"

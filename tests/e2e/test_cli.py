@@ -88,3 +88,30 @@ def test_demo_refuses_the_oracle_live() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "only in `qstream simulate`" in proc.stdout + proc.stderr
+
+
+def test_submit_problem_wait_prints_the_solution_and_the_selection(worker, tmp_path: Path) -> None:
+    problem = tmp_path / "ring.json"
+    problem.write_bytes(orjson.dumps({"kind": "maxcut", "num_nodes": 6,
+                                      "edges": [[i, (i + 1) % 6] for i in range(6)]}))
+    base = [sys.executable, "-m", "qstream", "submit", "--broker", worker.broker_url,
+            "--problem", str(problem), "--wait"]
+    proc = subprocess.run([*base, "--json", "--algorithms", "qaoa", "--max-iterations", "5"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sol = orjson.loads(proc.stdout)["solution"]
+    assert sol["algorithm"] == "qaoa" and sol["iterations"] == 5 and sol["optimum"] == 6.0
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "maxcut solved by exact on cpu_solvers: objective 6" in proc.stdout
+    assert "exact@cpu_solvers *" in proc.stdout  # the chosen row of the candidates table
+
+
+def test_submit_refuses_qasm_files_and_a_problem_together(tmp_path: Path) -> None:
+    problem = tmp_path / "p.json"
+    problem.write_text('{"kind": "maxcut", "num_nodes": 2, "edges": [[0, 1]]}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "qstream", "submit", str(QASM_DIR / "bell_qasm3.qasm"),
+         "--problem", str(problem)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "either QASM files or --problem" in proc.stdout + proc.stderr
