@@ -92,3 +92,80 @@ def demo_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> lis
             task["kinds"] = ["qpu"]
         tasks.append(task)
     return tasks
+
+
+PROBLEM_SHARE = 0.2
+"""Share of the ``mixed`` demo workload that are problem tasks (every fifth task)."""
+
+TFIM4_TERMS: tuple[tuple[str, float], ...] = (
+    ("IIZZ", -1.0), ("IZZI", -1.0), ("ZZII", -1.0),
+    ("IIIX", -0.7), ("IIXI", -0.7), ("IXII", -0.7), ("XIII", -0.7))
+"""A 4-qubit transverse-field Ising chain, ``H = -sum Z_i Z_(i+1) - 0.7 sum X_i`` (open
+boundary; rightmost character = qubit 0)."""
+
+
+def _regular_maxcut(rng: random.Random, n: int) -> dict[str, Any]:
+    import networkx as nx
+
+    g = nx.random_regular_graph(3, n, seed=rng.randrange(2**31))
+    return {"kind": "maxcut", "num_nodes": n, "edges": [[int(u), int(v)] for u, v in g.edges]}
+
+
+def _qubo(rng: random.Random, n: int) -> dict[str, Any]:
+    return {"kind": "qubo", "num_vars": n,
+            "linear": [[i, round(rng.gauss(0, 1), 3)] for i in range(n)],
+            "quadratic": [[i, j, round(rng.gauss(0, 1), 3)]
+                          for i in range(n) for j in range(i + 1, n) if rng.random() < 0.3],
+            "offset": 0.0}
+
+
+def problem_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> list[dict[str, Any]]:
+    """``n_tasks`` problem tasks, cycling through six shapes.
+
+    MaxCut on random 3-regular graphs (8-12 nodes, and one of 60 nodes) and QUBOs (8-14
+    variables) left to qstream's selection; a QAOA loop and a VQE loop pinned to the
+    local state-vector simulator (``algorithms`` and ``backends`` allow-lists, 10 and
+    20 iterations), so the demo shows hybrid loops without minutes of emulated queue
+    wait; and the 4-qubit Ising ground state :data:`TFIM4_TERMS` by selection.
+    """
+    rng = random.Random(seed + 1)
+    prefix = prefix or f"demo-{int(time.time())}"
+    tasks: list[dict[str, Any]] = []
+    for i in range(n_tasks):
+        shape = i % 6
+        task: dict[str, Any] = {"schema": "qstream.task.v1", "task_id": f"{prefix}-p{i:04d}",
+                                "weights": dict(rng.choice(WEIGHT_PROFILES))}
+        if shape == 0:
+            task["problem"] = _regular_maxcut(rng, rng.choice((8, 10, 12)))
+        elif shape == 1:
+            task.update(problem=_regular_maxcut(rng, 8), algorithms=["qaoa"],
+                        backends=["cpu_statevector"], max_iterations=10)
+        elif shape == 2:
+            task["problem"] = _qubo(rng, rng.randint(8, 14))
+        elif shape == 3:
+            task.update(problem={"kind": "ground_state", "num_qubits": 4,
+                                 "pauli_terms": [list(t) for t in TFIM4_TERMS]},
+                        algorithms=["vqe"], backends=["cpu_statevector"], max_iterations=20,
+                        shots=2000)
+        elif shape == 4:
+            task["problem"] = {"kind": "ground_state", "num_qubits": 4,
+                               "pauli_terms": [list(t) for t in TFIM4_TERMS]}
+        else:
+            task["problem"] = _regular_maxcut(rng, 60)
+        tasks.append(task)
+    return tasks
+
+
+def mixed_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> list[dict[str, Any]]:
+    """The ``mixed`` workload: circuit tasks (:func:`demo_tasks`) with every fifth task a
+    problem task (:func:`problem_tasks`); task 0 stays GHZ-5.
+
+    >>> [("problem" in t) for t in mixed_tasks(10, prefix="d")].count(True)
+    2
+    """
+    prefix = prefix or f"demo-{int(time.time())}"
+    every = round(1 / PROBLEM_SHARE)
+    n_problems = n_tasks // every
+    circuits = iter(demo_tasks(n_tasks - n_problems, seed=seed, prefix=prefix))
+    problems = iter(problem_tasks(n_problems, seed=seed, prefix=prefix))
+    return [next(problems) if i % every == every - 1 else next(circuits) for i in range(n_tasks)]

@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # the Kafka client is imported when the demo runs, not by eve
 
 app = typer.Typer()
 
+WORKLOADS = ("mixed", "circuits")
+"""``qstream demo --workload`` values."""
+
 
 @app.command()
 def demo(
@@ -48,15 +51,21 @@ def demo(
     rate: Annotated[float, typer.Option(help="task submissions per second")] = 2.0,
     timeout_s: Annotated[float, typer.Option("--timeout-s")] = 540.0,
     seed: int = 7,
+    workload: Annotated[str, typer.Option(
+        help="mixed: MQT Bench circuit tasks with every fifth task a problem (MaxCut, QUBO, "
+             "ground state); circuits: circuit tasks only")] = "mixed",
     secrets_file: SecretsFileOpt = None,
 ) -> None:
-    """Start broker, worker and fleet; run MQT Bench tasks; print a summary."""
+    """Start broker, worker and fleet; run MQT Bench tasks and problems; print a summary."""
+    if workload not in WORKLOADS:
+        fail(QStreamError(f"unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}"))
     check_policy(policy)
     secrets(secrets_file)
     try:
         summary = run_demo(tasks, policy=policy, json_path=json_path, results_path=results,
                            time_scale=time_scale, rate_per_s=rate, timeout_s=timeout_s,
-                           seed=seed, console=Console(), secrets_file=secrets_file)
+                           seed=seed, console=Console(), secrets_file=secrets_file,
+                           workload=workload)
     except QStreamError as exc:
         fail(exc)
     got = summary["tasks_completed"] + summary["tasks_failed"]
@@ -135,8 +144,23 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
         "mean_est_fidelity": float(np.mean(fidelities)) if fidelities else None,
         "cost_usd": float(sum(r["metrics"]["cost_usd"] for r in run.results.values())),
         "backends": dict(sorted(run.executions.items())),
+        "problems": problem_summary(run.results.values()),
         "wall_s": span,
         "metrics": metrics,
+    }
+
+
+def problem_summary(results: Any) -> dict[str, Any]:
+    """Problem tasks of a run: how many, per algorithm, moves, and their approximation ratios."""
+    solutions = [r["solution"] for r in results if r.get("solution")]
+    ratios = [s["approximation_ratio"] for s in solutions if s.get("approximation_ratio") is not None]
+    return {
+        "completed": len(solutions),
+        "algorithms": dict(sorted(Counter(s["algorithm"] for s in solutions).items())),
+        "iterations": int(sum(s["iterations"] for s in solutions)),
+        "moves": int(sum(len(s.get("moves") or ()) for s in solutions)),
+        "approximation_ratio": {"mean": float(np.mean(ratios)) if ratios else None,
+                                "min": float(min(ratios)) if ratios else None},
     }
 
 
@@ -166,6 +190,15 @@ def render(summary: dict[str, Any], console: Console) -> None:
         table.add_row(name, value)
     for backend, n in summary["backends"].items():
         table.add_row(f"  sub-tasks on {backend}", str(n))
+    problems = summary["problems"]
+    if problems["completed"]:
+        ratio = problems["approximation_ratio"]
+        table.add_row("problems solved / loop iterations / moves",
+                      f"{problems['completed']} / {problems['iterations']} / {problems['moves']}")
+        table.add_row("approximation ratio mean / min",
+                      f"{fmt(ratio['mean'])} / {fmt(ratio['min'])}")
+        for algorithm, n in problems["algorithms"].items():
+            table.add_row(f"  problems solved by {algorithm}", str(n))
     console.print(table)
 
 
@@ -183,6 +216,11 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                         console=console, transient=False)
     bar = progress.add_task("tasks", total=len(tasks), status="waiting for worker")
 
+    def ours(task_id: Any) -> bool:
+        # A problem task's loop steps run as circuit tasks "{task_id}/w{step}".
+        return isinstance(task_id, str) and (task_id in wanted
+                                             or task_id.rsplit("/w", 1)[0] in wanted)
+
     async def listen() -> None:
         async for topic, msg in client.stream(T.RESULTS, T.TELEMETRY, T.REALLOCATIONS):
             now = time.time()
@@ -190,10 +228,10 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                 event = msg.get("event")
                 if event == "backend_status":
                     ready.set()
-                elif event == "dispatch" and msg.get("task_id") in wanted:
+                elif event == "dispatch" and ours(msg.get("task_id")):
                     run.decision_latency_ms.append(msg["decision_latency_ms"])
                     run.subtasks += 1
-                elif event == "execution" and msg.get("task_id") in wanted and msg["success"]:
+                elif event == "execution" and ours(msg.get("task_id")) and msg["success"]:
                     run.executions[msg["backend"]] += 1
             elif topic == T.REALLOCATIONS and msg.get("task_id") in wanted:
                 if str(msg.get("reason", "")).startswith("straggler"):
@@ -243,7 +281,7 @@ def run_demo(n_tasks: int = 50, *, policy: str | None = None,
              json_path: Path | None = None, results_path: Path | None = None,
              time_scale: float | None = None, rate_per_s: float = 2.0, timeout_s: float = 540.0,
              seed: int = 7, console: Console | None = None,
-             secrets_file: Path | None = None) -> dict[str, Any]:
+             secrets_file: Path | None = None, workload: str = "mixed") -> dict[str, Any]:
     """Run the demo end to end and return its summary (see :func:`summarize`).
 
     ``policy`` and ``time_scale`` default to the worker settings (``$QSTREAM_POLICY``,
@@ -258,14 +296,14 @@ def run_demo(n_tasks: int = 50, *, policy: str | None = None,
         If the settings are invalid, or the broker or the worker cannot start.
     """
     from qstream.broker import EmbeddedBroker
-    from qstream.workload import demo_tasks
+    from qstream.workload import demo_tasks, mixed_tasks
 
     settings = WorkerConfig.from_env(kafka=KafkaSecurity(), credentials=Credentials(),
                                      policy=policy, time_scale=time_scale)
     policy, time_scale = settings.policy, settings.time_scale
     console = console or Console()
-    console.print(f"generating {n_tasks} tasks from MQT Bench ...")
-    tasks = demo_tasks(n_tasks, seed=seed)
+    console.print(f"generating {n_tasks} tasks ({workload}) from MQT Bench ...")
+    tasks = (mixed_tasks if workload == "mixed" else demo_tasks)(n_tasks, seed=seed)
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="qstream-demo-") as tmp:
         console.print(f"embedded broker (tansu) at {broker.bootstrap}")
         log_path = Path(os.environ.get("QSTREAM_DEMO_LOG", Path(tmp) / "worker.log"))

@@ -34,9 +34,14 @@ def test_demo_ten_tasks_all_complete(tmp_path: Path) -> None:
     assert summary["metrics"]["tasks_completed"] == 10
     assert 0.0 <= summary["metrics"]["error_rate_mean"] <= 1.0
     assert summary["metrics"]["jct_mean_s"] > 0
+    # The default workload is mixed: every fifth task is a problem, with its answer.
+    problems = summary["problems"]
+    assert problems["completed"] == 2 and sum(problems["algorithms"].values()) == 2
 
     results = [orjson.loads(line) for line in results_path.read_bytes().splitlines()]
     assert len(results) == 10
+    solved = [r["solution"] for r in results if "solution" in r]
+    assert len(solved) == 2 and all(s["selection"]["candidates"] for s in solved)
     for result in results:
         for circuit in result["results"]:
             assert sum(circuit["counts"].values()) == circuit["shots"]
