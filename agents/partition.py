@@ -240,11 +240,19 @@ def check_solvable(rt: Runtime, task: Task) -> None:
     ------
     CapacityError
         With every configuration's reason (size, qubits, predicted memory, allow-list).
+    TaskContentError
+        ``unknown_backend`` for a ``backends`` entry this fleet does not have.
     """
     from .workflow import new_state
     from .workflow_moves import choose
 
     assert task.problem is not None
+    unknown = sorted(set(task.backends or ()) - set(rt.spec_by_name)
+                     - {rt.workflows.classical.name})
+    if unknown:
+        raise TaskContentError(f"unknown backends {unknown}; this fleet has "
+                               f"{', '.join([*rt.spec_by_name, rt.workflows.classical.name])}",
+                               reason="unknown_backend")
     choose(rt, new_state(rt, task), task.problem, iterations=task.max_iterations)
 
 

@@ -294,6 +294,8 @@ async def rebalance(rt: Runtime, state: WorkflowState) -> bool:
     margin = rt.scheduler.config.realloc_margin
     if current is not None and best.terms.total >= current.terms.total * (1.0 - margin):
         return False
+    if current is not None and state.moves and state.moves[-1]["at_iteration"] == state.iteration:
+        return False  # hysteresis: a loop that just moved runs an iteration before moving again
     if current is None:
         reason = (f"{state.backend} is down (device status or circuit breaker)"
                   if not rt.scheduler.is_operational(state.backend)

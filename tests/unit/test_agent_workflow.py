@@ -234,3 +234,39 @@ def test_bad_problem_tasks_go_to_the_dlq_with_a_failed_result(task: dict[str, An
     [result] = h.sent(T.RESULTS)
     assert result["status"] == "failed" and says in result["error"]
     assert h.sent(T.WORKFLOW_EVENTS) == []
+
+
+def test_a_queue_jump_on_the_loops_backend_moves_the_rest_of_the_loop() -> None:
+    cfg = config(fleet=("ibm_hanoi_emu", "ibm_sherbrooke_emu"))
+    specs = fleet_specs(cfg.fleet)
+    fakes = {s.name: FakeBackend(s, width=6) for s in specs}
+    h = Harness(cfg, specs, backends=fakes, classical_pool=ThreadPoolExecutor(1))
+
+    async def go() -> None:
+        h.produce(T.TASKS, problem_task("j1", RING6, algorithms=["qaoa"], max_iterations=6),
+                  key="j1")
+        await h.deliver(h.records(T.TASKS)[0])
+        await h.deliver(h.records(T.WORKFLOW_EVENTS)[0])
+        first = h.rt.workflows.get("j1").backend
+        from qstream.agents import workflow
+        await workflow.rebalance_tick(h.rt)  # nothing changed: the loop stays
+        assert h.sent(T.REALLOCATIONS) == [] and h.rt.workflows.get("j1").backend == first
+        h.rt.scheduler.set_pending_jobs(first, 5000)
+        await workflow.rebalance_tick(h.rt)
+        await pump(h)
+
+    asyncio.run(go())
+    [move] = [m for m in h.sent(T.REALLOCATIONS) if m.get("scope") == "loop"]
+    assert move["reason"].startswith(f"queue on {move['from_backend']} rose from")
+    assert "6 remaining iterations moved to" in move["reason"]
+    [result] = h.sent(T.RESULTS)
+    sol = result["solution"]
+    assert sol["iterations"] == 6 and sol["backends"] == [move["from_backend"], move["to_backend"]]
+
+
+def test_unknown_backend_in_a_problem_task_goes_to_the_dlq() -> None:
+    h = statevector_harness()
+    task = problem_task("u1", RING6, backends=["ibm_nowhere"])
+    asyncio.run(h.deliver(h.produce(T.TASKS, task, key="u1")))
+    [entry] = h.sent(T.DLQ)
+    assert entry["reason"] == "unknown_backend" and "ibm_nowhere" in entry["error"]
