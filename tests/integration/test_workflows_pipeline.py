@@ -10,6 +10,7 @@ mid-loop outage that moves the rest of the loop, and a mid-loop SIGKILL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
@@ -127,10 +128,8 @@ def reallocations_of(url: str, task_id: str) -> list[dict[str, Any]]:
                 async for _, msg in client.stream(T.REALLOCATIONS):
                     if msg.get("task_id") == task_id:
                         out.append(msg)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(read(), 3.0)
-            except TimeoutError:
-                pass
         return out
     return asyncio.run(go())
 
