@@ -60,6 +60,18 @@ async def handle(rt: Runtime, message: Any) -> None:
     trace.get_current_span().set_attributes({"qstream.task_id": task_id,
                                              "qstream.workflow.event": event["event"]})
     state = rt.workflows.get(task_id)
+    try:
+        await dispatch_event(rt, event, state)
+    except (QStreamError, ValueError) as exc:
+        current = rt.workflows.get(task_id)
+        if current is None:
+            raise
+        await fail(rt, current, f"{type(exc).__name__}: {exc}")
+
+
+async def dispatch_event(rt: Runtime, event: dict[str, Any], state: WorkflowState | None) -> None:
+    """Route one event: start a workflow, or advance it by a step result or a solve."""
+    task_id = event["task_id"]
     if event["event"] == "start":
         if state is None:
             await start(rt, Task.from_message(event["task"]))
@@ -74,13 +86,10 @@ async def handle(rt: Runtime, message: Any) -> None:
                  event["event"], event["step"], task_id, state.step)
         await ensure_step(rt, state)
         return
-    try:
-        if event["event"] == "step":
-            await on_step(rt, state, event["result"])
-        else:
-            await on_solved(rt, state, event.get("outcome"), event.get("error"))
-    except (QStreamError, ValueError) as exc:
-        await fail(rt, state, f"{type(exc).__name__}: {exc}")
+    if event["event"] == "step":
+        await on_step(rt, state, event["result"])
+    else:
+        await on_solved(rt, state, event.get("outcome"), event.get("error"))
 
 
 def new_state(rt: Runtime, task: Task) -> WorkflowState:
@@ -238,6 +247,7 @@ async def publish(rt: Runtime, state: WorkflowState) -> None:
 async def fail(rt: Runtime, state: WorkflowState, error: str) -> None:
     """End the problem task with a failed result carrying ``error``."""
     log.warning("problem task %s failed: %s", state.task_id, error)
+    moves.retire_step(rt, state.step_task_id())
     state.answer = problem_result(state.task_id, error=error, metrics=metrics_of(state),
                                   now_s=time.time())
     state.phase = "publishing"
@@ -266,7 +276,10 @@ async def rebalance_tick(rt: Runtime) -> None:
             try:
                 await moves.rebalance(rt, state)
             except QStreamError as exc:
-                log.warning("rebalance of %s skipped: %s", state.task_id, exc)
+                # Only a move that found nowhere to go raises: the task cannot go on.
+                current = rt.workflows.get(state.task_id)
+                if current is not None:
+                    await fail(rt, current, f"{type(exc).__name__}: {exc}")
     rt.sync_state()
 
 

@@ -264,11 +264,14 @@ async def after_failure(rt: Runtime, state: WorkflowState, error: str) -> None:
     if failed not in state.failed_backends:
         state.failed_backends.append(failed)
     problem = rt.workflows.problem(state)
-    chosen = choose(rt, state, problem, iterations=state.remaining_iterations() or None,
-                    exclude=tuple(state.failed_backends))
+    why = f"{failed} failed iteration {state.iteration + 1} ({error})"
+    try:
+        chosen = choose(rt, state, problem, iterations=state.remaining_iterations() or None,
+                        exclude=tuple(state.failed_backends))
+    except CapacityError as exc:
+        raise CapacityError(f"{why}; nowhere else to go: {exc}") from exc
     await publish_selection(rt, state, chosen)
-    await move(rt, state, chosen.chosen, f"{failed} failed iteration {state.iteration + 1} "
-               f"({error})")
+    await move(rt, state, chosen.chosen, why)
 
 
 async def rebalance(rt: Runtime, state: WorkflowState) -> bool:

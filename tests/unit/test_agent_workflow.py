@@ -270,3 +270,16 @@ def test_unknown_backend_in_a_problem_task_goes_to_the_dlq() -> None:
     asyncio.run(h.deliver(h.produce(T.TASKS, task, key="u1")))
     [entry] = h.sent(T.DLQ)
     assert entry["reason"] == "unknown_backend" and "ibm_nowhere" in entry["error"]
+
+
+def test_a_loop_whose_only_backend_fails_ends_with_a_failed_result_saying_why() -> None:
+    cfg = config()
+    [spec] = fleet_specs(cfg.fleet)
+    broken = FakeBackend(spec, width=6, fail=lambda request: True)
+    h = Harness(cfg, [spec], backends={spec.name: broken}, classical_pool=ThreadPoolExecutor(1))
+    result = solve(h, problem_task("x1", RING6, algorithms=["qaoa"], max_iterations=3))
+    assert result["status"] == "failed" and "solution" not in result
+    assert "cpu_statevector failed iteration 1" in result["error"]
+    assert "nowhere else to go" in result["error"]
+    assert h.rt.workflows.get("x1") is None and h.rt.ledger.task_record("x1")["state"] == "done"
+    assert h.rt.scheduler.pending() == {"cpu_statevector": []}
