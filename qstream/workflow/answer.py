@@ -4,7 +4,7 @@ The approximation ratio (:func:`~qstream.core.problems.approximation_ratio`) is 
 where the optimum is known: the answer of the ``exact`` solver, or an exact optimum
 computed here for problems up to :data:`RATIO_MAX_VARS` variables or
 :data:`RATIO_MAX_QUBITS` qubits (brute force / sparse eigensolver, well under a
-second on this machine class); beyond that ``optimum`` and ``approximation_ratio`` are
+second on this machine class; the workflow agent runs it off the event loop); beyond that ``optimum`` and ``approximation_ratio`` are
 null rather than guessed.
 
 Examples
@@ -27,10 +27,12 @@ from typing import Any
 from qstream.core.problems import GroundState, Problem, approximation_ratio, exact_optimum
 
 RATIO_MAX_VARS = 22
-"""Largest MaxCut/QUBO whose optimum is computed for the ratio (2^22 states, ~0.2 s)."""
+"""Largest MaxCut/QUBO whose optimum is computed for the ratio (2^22 states: 0.05 s for a
+3-regular MaxCut on this 2-core machine, measured 2026-12-01)."""
 
 RATIO_MAX_QUBITS = 14
-"""Largest ground-state problem whose exact energy is computed for the ratio."""
+"""Largest ground-state problem whose exact energy is computed for the ratio (sparse
+``eigsh``: 0.13 s for a 14-qubit transverse-field Ising chain here, measured 2026-12-01)."""
 
 
 def optimum_of(problem: Problem) -> float | None:
