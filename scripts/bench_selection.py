@@ -4,7 +4,8 @@ For each generated instance (MaxCut, QUBO, ground state; small enough that every
 candidate runs here) the script
 
 1. enumerates the candidates (:func:`qstream.core.selection.enumerate_candidates`) on a
-   fleet of a CPU executor (``cpu_statevector``'s spec: CPU-second price), two emulated
+   fleet of the live worker's classical executor (``cpu_solvers``: its default CPU slots
+   and memory, CPU-second price), two emulated
    IBM devices (``ibm_hanoi_emu`` 27 q, ``ibm_lagos_emu`` 7 q) and Braket's local
    simulator (noiseless, priced as SV1), and lets :func:`qstream.core.selection.select`
    choose with the instance's weights, the online models as learned so far, and the
@@ -40,8 +41,8 @@ import numpy as np
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qstream.backends.braket_local import braket_spec
-from qstream.backends.classical import classical_spec
 from qstream.backends.ibm_emulated import DEVICES, device_spec
+from qstream.config import WorkerConfig
 from qstream.core.cost import CostWeights, cost_terms
 from qstream.core.observation import ExecutionObservation
 from qstream.core.optimizers import make_optimizer
@@ -63,6 +64,7 @@ from qstream.core.selection.select import Selection, select
 from qstream.quantum.ansatz import qaoa_circuit, qaoa_initial_point, vqe_circuit, vqe_initial_point
 from qstream.quantum.estimate import measurement_groups
 from qstream.solvers import CLASSICAL_SOLVERS
+from qstream.stream.classical_executor import GIB, ClassicalExecutor
 
 PROFILES = {
     "balanced": CostWeights(1.0, 1.0, 1.0),
@@ -224,8 +226,11 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     specs = [device_spec(n) for n in DEVICE_NAMES] + [braket_spec()]
-    cpu = classical_spec()
-    executors = [Executor.from_spec(cpu, memory_bytes=8 * 2**30)] + [
+    # The live worker's classical executor (its default slots and memory; solves run here).
+    config = WorkerConfig()
+    cpu = ClassicalExecutor(config.classical_slots, int(config.classical_memory_gib * GIB),
+                            pool=lambda: None).executor()  # type: ignore[arg-type, return-value]
+    executors = [cpu] + [
         Executor(s.name, "quantum", qubits=min(s.num_qubits, QUANTUM_CAP), spec=s) for s in specs]
     series = PendingJobsSeries.load()
     queue = QueueModel(seed=args.seed)

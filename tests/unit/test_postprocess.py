@@ -152,3 +152,23 @@ def test_combine_circuit_rejects_inconsistent_parts() -> None:
     bad = PartResult("a", 0, "ghz", "b", {"0": 3}, 4, 0.0, 0.0, 0.0, 1.0, None, None)
     with pytest.raises(PostprocessError, match="counts sum to 3, expected 4"):
         combine_circuit([bad])
+
+
+def test_observables_of_a_calibrated_backend_are_readout_mitigated() -> None:
+    from qstream.core.postprocess import PartResult, combine_observable_circuit
+
+    # |11> read with 5% flips each way on both qubits: P(11) = .9025, P(01) = P(10) = .0475.
+    counts = {"11": 9025, "01": 475, "10": 475, "00": 25}
+    readout = [(0.05, 0.05), (0.05, 0.05)]
+    calibrated = PartResult("t/c0/s0", 0, "psi", "dev", counts, 10_000, 0.0, 0.1, 0.0, 1.0,
+                            None, readout)
+    ideal = PartResult("t/c0/s0", 0, "psi", "sim", counts, 10_000, 0.0, 0.1, 0.0, 1.0,
+                       None, None)
+    terms = [[("ZZ", 1.0), ("ZI", 0.5)]]
+    mitigated = combine_observable_circuit([("ZZ", [calibrated])], terms)["observables"][0]
+    raw = combine_observable_circuit([("ZZ", [ideal])], terms)["observables"][0]
+    # Truth for |11>: <ZZ> = 1, <ZI> = -1, so 1 - 0.5 = 0.5; raw: 0.81 - 0.5 * 0.9 = 0.36.
+    assert raw["readout_mitigated"] is False and abs(raw["value"] - 0.36) < 1e-9
+    assert mitigated["readout_mitigated"] is True
+    assert abs(mitigated["value"] - 0.5) < 1e-3
+    assert mitigated["std_error"] > raw["std_error"]  # M3's overhead inflates the error
