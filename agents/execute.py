@@ -52,6 +52,7 @@ def execution_event(data: dict[str, Any], backend: str, result: ExecutionResult 
         "quality": result.quality if result else None,
         "pending_jobs": result.pending_jobs if result else pending_jobs,
         "features": data["features"], "error": error, "predicted": None, "wall_s": wall_s,
+        "sim_method": result.sim_method if result else None,
     }
 
 
@@ -103,6 +104,8 @@ async def execute_with_retries(rt: Runtime, backend: Backend,
 
 
 def subtask_result(data: dict[str, Any], result: ExecutionResult) -> dict[str, Any]:
+    """The ``qstream.subtask_result.v1`` of one successful execution (``sim_method``: the
+    classical simulation method that produced the counts, None on a real device)."""
     return {
         "schema": "qstream.subtask_result.v1", "subtask_id": data["subtask_id"],
         "task_id": data["task_id"], "circuit_index": int(data["circuit_index"]),
@@ -114,6 +117,7 @@ def subtask_result(data: dict[str, Any], result: ExecutionResult) -> dict[str, A
                     "quality": result.quality},
         "readout": [list(pair) for pair in result.readout] if result.readout else None,
         "physical_qubits": result.physical_qubits, "error": None,
+        "sim_method": result.sim_method,
     }
 
 
@@ -151,7 +155,8 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
     trace.get_current_span().set_attributes({
         "qstream.backend": result.backend, "qstream.shots": result.shots,
         "qstream.queue_s": result.queue_s, "qstream.run_s": result.run_s,
-        "qstream.price_usd": result.price_usd, "qstream.wall_s": wall_s})
+        "qstream.price_usd": result.price_usd, "qstream.wall_s": wall_s,
+        "qstream.sim_method": result.sim_method or ""})
     # The result goes out before the telemetry that frees the credit, so the
     # post-process agent never sees a task finish with a part missing.
     await rt.outbox.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))

@@ -29,6 +29,7 @@ from qstream.core.features import CircuitFeatures
 from qstream.errors import CircuitError
 
 __all__ = [
+    "CLIFFORD_GATES",
     "MAX_REGISTER_SIZE",
     "analyze_qasm",
     "circuit_features",
@@ -140,7 +141,9 @@ def circuit_features(qc: QuantumCircuit) -> CircuitFeatures:
     those acting on exactly two qubits. ``measured_qubits`` counts distinct
     measured qubits. ``dynamic`` is True for mid-circuit measurement (a measured
     qubit is later acted on, measured again included), reset, or classical control
-    flow (``if``, ``while``, ``for``, ``switch``).
+    flow (``if``, ``while``, ``for``, ``switch``). ``clifford`` is True when every gate
+    is in :data:`CLIFFORD_GATES` and there is no control flow; ``multi_qubit_gates``
+    counts gates on three or more qubits.
 
     Examples
     --------
@@ -150,8 +153,11 @@ def circuit_features(qc: QuantumCircuit) -> CircuitFeatures:
     >>> f = circuit_features(qc)
     >>> (f.num_qubits, f.depth, f.two_qubit_gates, f.gates, f.measured_qubits, f.num_clbits)
     (3, 4, 1, 3, 2, 2)
-    >>> f.dynamic
-    False
+    >>> f.dynamic, f.clifford, f.multi_qubit_gates  # ccx is not Clifford
+    (False, False, 1)
+    >>> circuit_features(parse_qasm('OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2];'
+    ...                             'h q[0]; cx q[0], q[1]; measure q -> c;')).clifford
+    True
     """
     stats = _Walk()
     stats.walk(qc, list(qc.qubits))
@@ -163,6 +169,8 @@ def circuit_features(qc: QuantumCircuit) -> CircuitFeatures:
         measured_qubits=len(stats.measured),
         num_clbits=qc.num_clbits,
         dynamic=stats.dynamic,
+        clifford=stats.clifford,
+        multi_qubit_gates=stats.multi_qubit_gates,
     )
 
 
@@ -323,12 +331,20 @@ def _measured_qubits(qc: QuantumCircuit) -> set[Qubit]:
     return stats.measured
 
 
+CLIFFORD_GATES = frozenset({"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy",
+                            "cz", "swap", "iswap", "dcx", "ecr"})
+"""Gate names qstream treats as Clifford (qiskit standard gates; Aer's stabilizer method
+runs them). Rotations are never counted as Clifford, whatever their angle."""
+
+
 class _Walk:
     """One pass over a circuit (and its control-flow blocks) collecting features."""
 
     def __init__(self) -> None:
         self.gates = 0
         self.two_qubit_gates = 0
+        self.multi_qubit_gates = 0
+        self.clifford = True
         self.dynamic = False
         self.measured: set[Qubit] = set()
 
@@ -344,6 +360,7 @@ class _Walk:
                 self.dynamic = True  # a measured qubit is acted on again
             if isinstance(op, ControlFlowOp):
                 self.dynamic = True
+                self.clifford = False
                 for block in op.blocks:
                     self.walk(block, _bind(block, qubits))
             elif op.name == "measure":
@@ -354,6 +371,10 @@ class _Walk:
                 self.gates += 1
                 if len(qubits) == 2:
                     self.two_qubit_gates += 1
+                elif len(qubits) > 2:
+                    self.multi_qubit_gates += 1
+                if op.name not in CLIFFORD_GATES:
+                    self.clifford = False
             if getattr(op, "condition", None) is not None:  # c_if (qiskit < 2)
                 self.dynamic = True
 

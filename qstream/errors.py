@@ -34,6 +34,15 @@ class CapacityError(QStreamError):
     """No backend in the fleet can run a sub-task (too wide, too many shots, ...)."""
 
 
+class SimulationCostError(CapacityError):
+    """No simulation method fits a circuit within a backend's memory (and time) limit.
+
+    Raised by :func:`qstream.core.sim_cost.choose_method`; the message lists the
+    estimate of every method tried. :meth:`BackendSpec.can_run
+    <qstream.core.backend_spec.BackendSpec.can_run>` turns it into a reason.
+    """
+
+
 class BackendError(QStreamError):
     """A backend failed to execute a sub-task."""
 

@@ -27,7 +27,13 @@ amplitude-operations (instructions x amplitudes), against
   the calibration ESP of the transpiled gates (the model behind cross-entropy
   benchmarking, Arute et al., Nature 574, 505 (2019)), then readout error per shot.
   ``p_ideal`` is exact up to ``STATEVECTOR_MAX_QUBITS`` logical qubits and
-  sampled with a noiseless matrix-product-state simulation above.
+  sampled above with the noiseless method :func:`qstream.core.sim_cost.choose_method`
+  picks for the logical circuit (stabilizer for Clifford circuits, a statevector that
+  fits the memory limit, or a matrix product state); the method is then reported as
+  ``"depolarizing_esp+<method>"``.
+
+The exact-or-approximate thresholds are :func:`qstream.core.sim_cost.noisy_static_method`,
+the same rule the scheduler's capability check predicts with.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 
 from qstream.backends.aer_devices import DeviceCache, device, reduced_simulator, transpiled
 from qstream.backends.circuit_maps import active_qubits, compact, measurements, parse
-from qstream.backends.limits import MIN_TRAJECTORIES, STATEVECTOR_MAX_QUBITS, WORK_BUDGET
+from qstream.backends.limits import STATEVECTOR_MAX_QUBITS, WORK_BUDGET
 from qstream.backends.noise import esp, scheduled_duration_s
 from qstream.backends.payloads import EmulatedOutcome, EmulatedPayload, RunFailure
 from qstream.backends.sampling import (
@@ -48,6 +54,7 @@ from qstream.backends.sampling import (
     quality,
 )
 from qstream.backends.worker_env import aer_threads
+from qstream.core.sim_cost import choose_method, noisy_static_method
 
 __all__ = ["run_emulated", "simulate_noisy"]
 
@@ -145,7 +152,9 @@ def simulate_noisy(dev: DeviceCache, tqc: Any, shots: int, seed: int, dynamic: b
         sim = reduced_simulator(dev, active, method)
         data = sim.run(cqc, shots=shots, seed_simulator=seed).result().data(0)
         return hex_counts(data["counts"], tqc.num_clbits), method, n
-    if n <= dm_max_qubits and ops * 4.0**n <= WORK_BUDGET:
+    choice, k = noisy_static_method(n, ops, shots, trajectories=trajectories,
+                                    dm_max_qubits=dm_max_qubits, work_budget=WORK_BUDGET)
+    if choice == "density_matrix":
         cqc, _ = compact(tqc, active)
         sim = reduced_simulator(dev, active, "density_matrix")
         data = sim.run(cqc, shots=shots, seed_simulator=seed).result().data(0)
@@ -154,10 +163,8 @@ def simulate_noisy(dev: DeviceCache, tqc: Any, shots: int, seed: int, dynamic: b
     measured = measurements(tqc)  # clbit -> physical qubit
     qubits = sorted(set(measured.values()))
     rng = np.random.default_rng(seed)
-    k = min(trajectories, shots, int(WORK_BUDGET // (ops * 2.0**n))) \
-        if n <= STATEVECTOR_MAX_QUBITS else 0
     bits: dict[int, Any]
-    if k >= min(MIN_TRAJECTORIES, shots):
+    if choice == "trajectories":
         # Average K noisy trajectories, sample all shots from the average.
         cqc, _ = compact(tqc, active)
         index = {q: i for i, q in enumerate(active)}
@@ -179,7 +186,7 @@ def simulate_noisy(dev: DeviceCache, tqc: Any, shots: int, seed: int, dynamic: b
             esp(tqc, dev.target, list(range(tqc.num_qubits)))[1]
         ideal_shots = rng.random(shots) < fidelity
         n_ideal = int(ideal_shots.sum())
-        ideal_keys = _ideal_samples(logical, key, n_ideal, seed)
+        ideal_keys, ideal_method = _ideal_samples(logical, key, n_ideal, seed)
         clbit_of_qubit = {q: c for c, q in measured.items()}
         bits = {}
         for q in qubits:
@@ -187,7 +194,8 @@ def simulate_noisy(dev: DeviceCache, tqc: Any, shots: int, seed: int, dynamic: b
             if n_ideal:
                 column[ideal_shots] = (ideal_keys >> clbit_of_qubit[q]) & 1
             bits[q] = column
-        method = "depolarizing_esp"
+        method = "depolarizing_esp" if ideal_method == "exact" else \
+            f"depolarizing_esp+{ideal_method}"
     for q in qubits:  # readout error of the physical qubit, per shot
         p10, p01 = dev.readout[q]
         u = rng.random(shots)
@@ -197,12 +205,23 @@ def simulate_noisy(dev: DeviceCache, tqc: Any, shots: int, seed: int, dynamic: b
     return counts, method, n
 
 
-def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> Any:
-    """``n`` noiseless samples of ``logical`` as clbit integers (object ints above 62 clbits)."""
+def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> tuple[Any, str]:
+    """``n`` noiseless samples of ``logical`` as clbit integers (object ints above 62
+    clbits), and how they were drawn: ``"exact"`` (the exact distribution) or the Aer
+    method :func:`~qstream.core.sim_cost.choose_method` picked.
+
+    Raises
+    ------
+    SimulationCostError
+        If no noiseless method fits the default memory limit.
+    """
     import numpy as np
 
+    from qstream.circuits import circuit_features
+
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), "none"
+    method = "exact"
     if logical.num_qubits <= STATEVECTOR_MAX_QUBITS:
         dist = ideal_cached(logical, key) if key is not None else ideal_distribution(logical)
         keys = list(dist)
@@ -213,7 +232,8 @@ def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> Any:
         from qiskit import transpile
         from qiskit_aer import AerSimulator
 
-        sim = AerSimulator(method="matrix_product_state", max_parallel_threads=aer_threads())
+        method = choose_method(circuit_features(logical), n, noisy=False).method
+        sim = AerSimulator(method=method, max_parallel_threads=aer_threads())
         data = sim.run(transpile(logical, sim, optimization_level=0), shots=n,
                        seed_simulator=seed).result().data(0)
         values = []
@@ -221,4 +241,4 @@ def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> Any:
             values.extend([int(hex_key, 16)] * int(count))
         np.random.default_rng(seed + 1).shuffle(values)
     dtype: Any = np.int64 if logical.num_clbits <= 62 else object
-    return np.asarray(values, dtype=dtype)
+    return np.asarray(values, dtype=dtype), method

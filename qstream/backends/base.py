@@ -89,6 +89,10 @@ class ExecutionResult:
         qubit ``v`` was placed on; None for backends without a layout.
     wall_s:
         Wall-clock seconds ``execute`` took (real seconds, not emulated).
+    sim_method:
+        The classical simulation method that produced ``counts`` on this machine
+        (e.g. ``"statevector_sampled"``, ``"stabilizer"``, ``"density_matrix"``,
+        ``"depolarizing_esp+matrix_product_state"``); None for a real device.
     """
 
     backend: str
@@ -103,6 +107,7 @@ class ExecutionResult:
     pending_jobs: int
     physical_qubits: list[int] | None
     wall_s: float
+    sim_method: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``readout`` pairs become 2-item lists).
@@ -126,6 +131,7 @@ class ExecutionResult:
             "physical_qubits": list(self.physical_qubits)
             if self.physical_qubits is not None else None,
             "wall_s": self.wall_s,
+            "sim_method": self.sim_method,
         }
 
 

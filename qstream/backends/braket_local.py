@@ -42,6 +42,7 @@ from qstream.backends.local import LocalBackend
 from qstream.backends.payloads import RunPayload, WarmUp
 from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, Pricing
+from qstream.core.sim_cost import SimSpec
 
 __all__ = [
     "BRAKET_MAX_QUBITS",
@@ -94,6 +95,7 @@ def braket_spec() -> BackendSpec:
         pricing=Pricing(per_second_usd=SV1_PRICE_PER_MINUTE_USD / 60.0),
         job_overhead_s=JOB_OVERHEAD_S,
         statevector_s_per_amp_gate=S_PER_AMP_GATE,
+        simulation=SimSpec(("statevector",), noisy=False, s_per_amp_gate=S_PER_AMP_GATE),
         description="Amazon Braket LocalSimulator('braket_sv'), noiseless, priced as SV1",
     )
 
@@ -142,6 +144,7 @@ class BraketLocalBackend(LocalBackend):
             price_usd=self._spec.pricing.price_usd(request.shots, billed_s),
             esp=1.0, quality=out.quality, readout=None, pending_jobs=0,
             physical_qubits=None, wall_s=time.perf_counter() - started,
+            sim_method="statevector",
         )
 
     def warm_ups(self) -> tuple[WarmUp, ...]:

@@ -1,11 +1,14 @@
 """A classical backend: exact CPU state-vector simulation, billed by CPU time.
 
 :class:`ClassicalStatevectorBackend` simulates a circuit with qiskit-aer's
-noiseless ``AerSimulator(method="statevector")`` in the process pool
-(:func:`qstream.backends.statevector_runner.run_statevector`). A static
-circuit is simulated once and its shots are sampled from the exact output
-distribution; a dynamic circuit (mid-circuit measurement, reset, classical control)
-runs one trajectory per shot. At most :data:`MAX_QUBITS` qubits.
+noiseless Aer in the process pool
+(:func:`qstream.backends.statevector_runner.run_statevector`), with the method
+:func:`qstream.core.sim_cost.choose_method` picks under :data:`SIMULATION`'s memory
+and time limits: a dense statevector (a static circuit is simulated once and its shots
+are sampled from the exact output distribution; a dynamic circuit runs one trajectory
+per shot), the stabilizer method for Clifford circuits, or a matrix product state.
+At most :data:`MAX_QUBITS` qubits; circuits whose simulation fits no method are
+refused by :meth:`BackendSpec.can_run <qstream.core.backend_spec.BackendSpec.can_run>`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from qstream.backends.pool import submit
 from qstream.backends.sampling import warm_ideal_simulator
 from qstream.backends.statevector_runner import run_statevector
 from qstream.core.backend_spec import BackendSpec, Pricing
+from qstream.core.sim_cost import NOISELESS_METHODS, SV_S_PER_AMP_GATE, SimSpec
 
 __all__ = [
     "CLASSICAL_NAME",
     "MAX_QUBITS",
+    "SIMULATION",
     "USD_PER_CPU_SECOND",
     "ClassicalStatevectorBackend",
     "classical_spec",
@@ -33,18 +38,25 @@ __all__ = [
 CLASSICAL_NAME = "cpu_statevector"
 """Fleet name of the classical state-vector backend."""
 
-MAX_QUBITS = 20
-"""Widest circuit: a 2**20 complex128 state vector is 16 MiB and takes ~1.5 s for
-~1300 gates on 2 cores (measured)."""
+MAX_QUBITS = 64
+"""Widest circuit accepted. Width is not what limits a simulation: memory and time are
+(:data:`SIMULATION`). A dense statevector fits up to 28 qubits in 4 GiB; wider Clifford
+or weakly entangling circuits run with the stabilizer or matrix-product-state method."""
 
 USD_PER_CPU_SECOND = 0.08925 / 2 / 3600
 """USD 1.24e-5 per CPU second: AWS EC2 ``c7i.large`` on-demand, Linux, us-east-1,
 USD 0.08925 per hour for 2 vCPUs (AWS EC2 on-demand pricing page, 2024; check the
 page for the current figure)."""
 
-S_PER_AMP_GATE = 1.2e-9
-"""Measured cost of Aer's statevector on this kind of machine: ~1.1-1.2e-9 s per
-amplitude per gate at 18-20 qubits (2 cores)."""
+S_PER_AMP_GATE = SV_S_PER_AMP_GATE
+"""Cost of Aer's statevector in a pool worker (one Aer thread): 2.0e-9 s per amplitude per
+gate at 18-24 qubits (:data:`qstream.core.sim_cost.SV_S_PER_AMP_GATE`, measured
+2026-12-01, 2 cores)."""
+
+SIMULATION = SimSpec(NOISELESS_METHODS, noisy=False, s_per_amp_gate=S_PER_AMP_GATE)
+"""Methods (statevector, stabilizer, matrix product state) and the default limits of one
+simulation (:data:`~qstream.core.sim_cost.DEFAULT_MEMORY_BYTES`,
+:data:`~qstream.core.sim_cost.DEFAULT_TIME_LIMIT_S`)."""
 
 JOB_OVERHEAD_S = 0.05
 """Measured fixed cost per job (parse, transpile, sampling) for small circuits."""
@@ -63,7 +75,9 @@ def classical_spec() -> BackendSpec:
         pricing=Pricing(per_second_usd=USD_PER_CPU_SECOND),
         job_overhead_s=JOB_OVERHEAD_S,
         statevector_s_per_amp_gate=S_PER_AMP_GATE,
-        description="exact CPU state vector (qiskit-aer), billed per CPU second",
+        simulation=SIMULATION,
+        description="exact CPU simulation (qiskit-aer statevector, stabilizer or MPS), "
+                    "billed per CPU second",
     )
 
 
@@ -102,14 +116,15 @@ class ClassicalStatevectorBackend(LocalBackend):
         started = time.perf_counter()
         check_request(self._spec, request)
         payload = RunPayload(name=request.subtask_id, qasm=request.qasm, shots=request.shots,
-                             seed=request_seed(request, self.seed), max_qubits=MAX_QUBITS)
+                             seed=request_seed(request, self.seed), max_qubits=MAX_QUBITS,
+                             simulation=SIMULATION)
         out = await submit(self._pool, run_statevector, payload, self._spec.name)
         return ExecutionResult(
             backend=self._spec.name, counts=out.counts, shots=request.shots,
             queue_s=0.0, run_s=float(out.compute_s),
             price_usd=self._spec.pricing.price_usd(request.shots, float(out.cpu_s)),
             esp=1.0, quality=out.quality, readout=None, pending_jobs=0,
-            physical_qubits=None, wall_s=time.perf_counter() - started,
+            physical_qubits=None, wall_s=time.perf_counter() - started, sim_method=out.method,
         )
 
     def warm_ups(self) -> tuple[WarmUp, ...]:

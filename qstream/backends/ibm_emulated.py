@@ -18,6 +18,11 @@ An :class:`EmulatedIBMDevice` stands in for one IBM backend:
   ``circuit_s`` the as-soon-as-possible schedule of the transpiled circuit with the
   calibrated gate lengths.
 - **Price**: IBM pay-as-you-go, :data:`PRICE_PER_QPU_SECOND_USD` per QPU second.
+- **Emulation cost**: the noisy simulation runs on this machine's CPU, and its wall
+  cost is not the QPU time above. The spec's :data:`EMULATION` makes it visible: the
+  scheduler does not place a circuit whose emulation fits no method within the memory
+  and time limits (:meth:`BackendSpec.can_run
+  <qstream.core.backend_spec.BackendSpec.can_run>`, :mod:`qstream.core.sim_cost`).
 
 Times are emulated seconds on the device's :class:`~qstream.backends.clock.EmulatedClock`:
 ``execute`` sleeps ``queue_s / time_scale`` wall seconds, then runs the simulation in
@@ -45,11 +50,13 @@ from qstream.backends.payloads import EmulatedPayload, WarmUp
 from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, CalibrationSummary, Pricing
 from qstream.core.queue_model import PendingJobsSeries, QueueModel, start_offset_s
+from qstream.core.sim_cost import NOISELESS_METHODS, NOISY_METHODS, SimSpec
 from qstream.errors import BackendError, ConfigError
 
 __all__ = [
     "DEFAULT_CAPACITY",
     "DEVICES",
+    "EMULATION",
     "JOB_OVERHEAD_S",
     "OPTIMIZATION_LEVEL",
     "PRICE_PER_QPU_SECOND_USD",
@@ -72,6 +79,11 @@ Derived from IBM's documentation ("Estimate job run time", IBM Quantum docs): a
 circuit) = 1.04 s, which leaves ~3 s of per-job overhead (loading, compilation,
 readout transfer).
 """
+
+EMULATION = SimSpec(NOISY_METHODS + NOISELESS_METHODS, noisy=True)
+"""How the emulated devices simulate: noisy density matrix, trajectories or the
+depolarizing approximation (ideal samples by statevector, stabilizer or MPS), within
+the default memory and time limits of :mod:`qstream.core.sim_cost`."""
 
 DEFAULT_CAPACITY = 2
 """Sub-tasks qstream releases to one emulated device at once (one runs, one queues)."""
@@ -166,6 +178,7 @@ def device_spec(name: str) -> BackendSpec:
         rep_delay_s=rep_delay_s,
         queue_s_per_pending_job=QueueModel().mean_service_s,
         description=info.description,
+        simulation=EMULATION,
     )
 
 
@@ -354,6 +367,7 @@ class EmulatedIBMDevice:
             pending_jobs=pending,
             physical_qubits=list(out.physical_qubits),
             wall_s=time.perf_counter() - started,
+            sim_method=out.method,
         )
 
     def warm_ups(self) -> tuple[WarmUp, ...]:

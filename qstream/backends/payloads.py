@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qstream.backends.limits import DENSITY_MATRIX_MAX_QUBITS, QUALITY_MAX_QUBITS, TRAJECTORIES
+from qstream.core.sim_cost import SimSpec
 
 __all__ = [
     "BraketOutcome",
@@ -55,6 +56,10 @@ class RunPayload:
         Circuit name for error messages.
     max_qubits:
         Widest circuit accepted; wider ones fail with kind ``"circuit"``.
+    simulation:
+        The backend's simulation methods and limits; the runner simulates with the
+        method :func:`qstream.core.sim_cost.choose_method` picks (None: a dense
+        statevector only, within the default limits).
     """
 
     qasm: str
@@ -62,6 +67,7 @@ class RunPayload:
     seed: int
     name: str = "circuit"
     max_qubits: int = QUALITY_MAX_QUBITS
+    simulation: SimSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,9 @@ class StatevectorOutcome(RunOutcome):
     ----------
     method:
         ``"statevector_sampled"`` (static circuit, sampled from the exact
-        distribution) or ``"statevector_shots"`` (dynamic, one trajectory per shot).
+        distribution), ``"statevector_shots"`` (dynamic, one trajectory per shot),
+        ``"statevector"`` (static, wider than ``QUALITY_MAX_QUBITS``: Aer samples the
+        shots), ``"stabilizer"`` or ``"matrix_product_state"`` (Aer samples the shots).
     """
 
     method: str
@@ -163,7 +171,10 @@ class EmulatedOutcome(RunOutcome):
         Scheduled duration of one shot from the calibrated gate lengths, seconds.
     method:
         Simulation method (``"density_matrix"``, ``"statevector_trajectories_<k>"``,
-        ``"depolarizing_esp"``, ``"statevector"``, ``"matrix_product_state"``).
+        ``"depolarizing_esp"`` (ideal samples from the exact distribution),
+        ``"depolarizing_esp+<method>"`` (ideal samples from Aer's ``<method>``,
+        ``stabilizer``, ``statevector`` or ``matrix_product_state``), ``"statevector"``,
+        ``"matrix_product_state"``).
     active_qubits:
         Physical qubits the transpiled circuit acts on.
     two_qubit_gates, depth, size:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from qstream.core.features import CircuitFeatures
+from qstream.core.sim_cost import SimPlan, SimSpec, plan_or_reason, statevector_plan
 
 BackendKind = Literal["qpu", "simulator", "classical"]
 
@@ -100,6 +101,12 @@ class BackendSpec:
         ``pending_jobs * queue_s_per_pending_job`` (Qonductor, SC'25).
     statevector_s_per_amp_gate:
         Classical cost per amplitude per gate (classical and simulator kinds).
+    simulation:
+        How this backend simulates circuits on the local CPU (methods, noisy or not,
+        memory and time limits; :mod:`qstream.core.sim_cost`), or None when it does
+        not (a remote device) or is not modelled. A local simulator's run-time prior is
+        the chosen method's cost; an emulated QPU keeps IBM's QPU-time prior, and both
+        refuse circuits whose simulation does not fit (:meth:`can_run`).
     """
 
     name: str
@@ -115,19 +122,40 @@ class BackendSpec:
     queue_s_per_pending_job: float = 0.0
     statevector_s_per_amp_gate: float = 0.0
     description: str = ""
+    simulation: SimSpec | None = None
 
-    def can_run(self, features: CircuitFeatures) -> str | None:
+    def can_run(self, features: CircuitFeatures, shots: int | None = None) -> str | None:
         """Return None if this backend can run the circuit, else the reason it cannot.
+
+        Besides width and dynamic support, a backend with :attr:`simulation` refuses a
+        circuit whose simulation fits no method within its memory and time limits
+        (:func:`~qstream.core.sim_cost.choose_method`), for ``shots`` shots (None: one
+        shot, the shots-independent part of the cost).
 
         >>> spec = BackendSpec(name="b", kind="qpu", num_qubits=7, max_shots=10_000)
         >>> spec.can_run(CircuitFeatures(12, 1, 0, 1, 12, 12))
         'circuit needs 12 qubits; b has 7'
+        >>> cpu = BackendSpec("cpu", "classical", 64, 10**6, simulation=SimSpec())
+        >>> cpu.can_run(CircuitFeatures(30, 40, 300, 600, 30, 30))  # doctest: +ELLIPSIS
+        'cpu: no simulation method fits 30 qubits within memory 4.29 GB, time 600 s: ...'
         """
         if features.num_qubits > self.num_qubits:
             return f"circuit needs {features.num_qubits} qubits; {self.name} has {self.num_qubits}"
         if features.dynamic and not self.supports_dynamic:
             return f"{self.name} does not run mid-circuit measurement or classical control"
+        if self.simulation is not None:
+            plan = plan_or_reason(features, 1 if shots is None else shots, self.simulation)
+            if isinstance(plan, str):
+                return f"{self.name}: {plan}"
         return None
+
+    def sim_plan(self, features: CircuitFeatures, shots: int) -> SimPlan | str | None:
+        """How this backend would simulate the circuit and at what wall cost: a
+        :class:`~qstream.core.sim_cost.SimPlan`, the reason nothing fits, or None for a
+        backend without :attr:`simulation`."""
+        if self.simulation is None:
+            return None
+        return plan_or_reason(features, shots, self.simulation)
 
     def prior_esp(self, features: CircuitFeatures) -> float:
         """Estimated success probability (ESP) before transpilation, in [0, 1].
@@ -165,24 +193,28 @@ class BackendSpec:
         - qpu: ``job_overhead_s + shots * (rep_delay_s + depth * two_qubit_gate_s)``,
           IBM's QPU-time model (per-shot repetition delay plus circuit duration,
           plus a fixed per-job overhead).
-        - simulator / classical: ``job_overhead_s + statevector_s_per_amp_gate *
-          2**n * gates`` plus per-shot sampling, the cost of dense statevector
-          simulation.
+        - simulator / classical: ``job_overhead_s`` plus the predicted wall time of
+          the simulation (:mod:`qstream.core.sim_cost`): of the method
+          :attr:`simulation` chooses, or of a dense statevector at
+          ``statevector_s_per_amp_gate`` (``2**n * gates`` amplitude-gates, once per
+          shot for a dynamic circuit, plus per-shot sampling) without one or when
+          nothing fits.
+
+        An emulated QPU's own wall cost is :meth:`sim_plan`, not this prior: its
+        reported ``run_s`` is emulated QPU time.
 
         >>> BackendSpec("c", "classical", 20, 10**6, statevector_s_per_amp_gate=1e-8,
         ...             job_overhead_s=0.01).prior_run_s(
         ...     CircuitFeatures(10, 5, 2, 10, 10, 10), 1000)
-        0.0102024
+        0.0113024
         """
         if self.kind == "qpu":
             gate_s = self.calibration.two_qubit_gate_s if self.calibration else 0.0
             return self.job_overhead_s + shots * (self.rep_delay_s + features.depth * gate_s)
-        amps = 2.0**features.num_qubits
-        return (
-            self.job_overhead_s
-            + self.statevector_s_per_amp_gate * amps * max(features.gates, 1)
-            + 1e-7 * shots
-        )
+        plan = self.sim_plan(features, shots)
+        if not isinstance(plan, SimPlan):
+            plan = statevector_plan(features, shots, s_per_amp_gate=self.statevector_s_per_amp_gate)
+        return self.job_overhead_s + plan.time_s
 
     def prior_price_usd(self, shots: int, run_s: float) -> float:
         """Price prior in USD from :attr:`pricing`."""

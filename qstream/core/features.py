@@ -32,6 +32,14 @@ class CircuitFeatures:
     dynamic:
         True when the circuit has mid-circuit measurement, reset or classical
         control flow; some backends (Braket local, classical statevector) refuse it.
+    clifford:
+        True when every gate is a Clifford gate (h, s, sdg, x, y, z, sx, sxdg, cx, cy,
+        cz, swap, ...) and there is no control flow, so a stabilizer simulator runs it
+        in polynomial time (:mod:`qstream.core.sim_cost`). False when unknown.
+    multi_qubit_gates:
+        Gates acting on three or more qubits (ccx, cswap, mcx, ...); they bound the
+        entanglement a matrix product state must hold. 0 when unknown (messages
+        written before the field existed).
 
     Examples
     --------
@@ -48,6 +56,8 @@ class CircuitFeatures:
     measured_qubits: int
     num_clbits: int
     dynamic: bool = False
+    clifford: bool = False
+    multi_qubit_gates: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (the ``features`` object of ``qstream.subtask.v1``)."""
@@ -55,7 +65,9 @@ class CircuitFeatures:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CircuitFeatures:
-        """Build from :meth:`to_dict` output; unknown keys are ignored."""
+        """Build from :meth:`to_dict` output; unknown keys are ignored, and the optional
+        ``dynamic``, ``clifford`` and ``multi_qubit_gates`` default to False, False and 0
+        (messages written before they existed)."""
         return cls(
             num_qubits=int(data["num_qubits"]),
             depth=int(data["depth"]),
@@ -64,6 +76,8 @@ class CircuitFeatures:
             measured_qubits=int(data["measured_qubits"]),
             num_clbits=int(data["num_clbits"]),
             dynamic=bool(data.get("dynamic", False)),
+            clifford=bool(data.get("clifford", False)),
+            multi_qubit_gates=int(data.get("multi_qubit_gates", 0)),
         )
 
 

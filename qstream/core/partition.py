@@ -185,10 +185,15 @@ def _no_backend_reason(
             f"circuit {circuit.name!r} needs {f.num_qubits} qubits; "
             f"{_fleet_label(candidates, allowed)} has {widest}"
         )
-    # Wide enough somewhere, so the circuit is dynamic and no wide-enough backend runs it.
-    wide = [s.name for s in candidates if s.num_qubits >= f.num_qubits]
-    dynamic = [s.name for s in candidates if s.supports_dynamic]
     where = "allowed backend" if allowed else "backend"
+    wide = [s.name for s in candidates if s.num_qubits >= f.num_qubits]
+    # Wide enough somewhere: the simulation cost (memory, time) or dynamic support rules
+    # out every wide-enough backend.
+    costly = [r for s in candidates if s.num_qubits >= f.num_qubits
+              and (not f.dynamic or s.supports_dynamic) and (r := s.can_run(f)) is not None]
+    if costly:
+        return f"circuit {circuit.name!r} fits no {where}: " + "; ".join(costly)
+    dynamic = [s.name for s in candidates if s.supports_dynamic]
     hint = (
         f"; [{', '.join(dynamic)}] support it but are too narrow"
         if dynamic

@@ -80,6 +80,7 @@ WHY: dict[str, tuple[list[Any], str]] = {
     "qstream.subtask_result.v1--metrics-missing-quality": (["metrics"], "required"),
     "qstream.subtask_result.v1--negative-physical-qubit": (["physical_qubits", 0], "minimum"),
     "qstream.subtask_result.v1--non-bitstring-count-key": (["counts"], "pattern"),
+    "qstream.subtask_result.v1--empty-sim-method": (["sim_method"], "minLength"),
     "qstream.telemetry.v1--unknown-event": (["event"], "enum"),
     "qstream.telemetry.v1--execution-without-success": ([], "required"),
     "qstream.telemetry.v1--execution-negative-queue": (["queue_s"], "minimum"),

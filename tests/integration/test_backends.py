@@ -300,7 +300,7 @@ def test_depolarizing_approximation_for_wide_circuits() -> None:
     out = run_emulated(EmulatedPayload(fake="FakeSherbrooke", name="ghz24", qasm=src, shots=3000,
                                        seed=2, optimization_level=3, seed_transpiler=1234))
     assert isinstance(out, EmulatedOutcome), out
-    assert out.method == "depolarizing_esp" and out.active_qubits == n
+    assert out.method == "depolarizing_esp+stabilizer" and out.active_qubits == n  # GHZ: Clifford
     assert out.quality is None  # wider than the ideal-distribution limit
     counts = out.counts
     assert sum(counts.values()) == 3000

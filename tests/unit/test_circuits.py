@@ -62,7 +62,8 @@ def test_several_registers_and_partial_measurement() -> None:
 def test_openqasm3_stdgates() -> None:
     f = analyze_qasm((QASM / "bell_qasm3.qasm").read_text(), "bell")
     assert f == CircuitFeatures(num_qubits=2, depth=3, two_qubit_gates=1, gates=2,
-                                measured_qubits=2, num_clbits=2, dynamic=False)
+                                measured_qubits=2, num_clbits=2, dynamic=False,
+                                clifford=True)
 
 
 @pytest.mark.parametrize("src", [

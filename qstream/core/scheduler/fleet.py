@@ -119,7 +119,7 @@ class Fleet:
                 why.append(f"{name}: not in allowed_backends")
             elif name in exclude:
                 why.append(f"{name}: excluded")
-            elif (reason := spec.can_run(s.features)) is not None:
+            elif (reason := spec.can_run(s.features, s.shots)) is not None:
                 why.append(f"{name}: {reason}")
             elif s.shots > spec.max_shots:
                 why.append(f"{name}: {s.shots} shots > max_shots {spec.max_shots}")
