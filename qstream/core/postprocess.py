@@ -171,6 +171,10 @@ class PartResult:
     readout:
         Per-clbit ``(P(1|0), P(0|1))`` of the physical qubits measured, or None
         (noiseless backends).
+    sim_method:
+        How a simulator or emulated device computed it (``statevector``,
+        ``stabilizer``, ``matrix_product_state``, ...; :mod:`qstream.core.sim_cost`),
+        or None.
     """
 
     subtask_id: str
@@ -185,6 +189,7 @@ class PartResult:
     esp: float
     quality: float | None
     readout: list[tuple[float, float]] | None
+    sim_method: str | None = None
 
     def fidelity(self) -> float:
         """``quality`` if measured, else ``esp``."""
@@ -269,7 +274,13 @@ def combine_circuit(parts: Sequence[PartResult]) -> dict[str, Any]:
         "mitigated": mitigated,
         "est_fidelity": shot_weighted_fidelity(parts),
         "subtasks": len(parts),
+        "sim_methods": _sim_methods(parts),
     }
+
+
+def _sim_methods(parts: Iterable[PartResult]) -> list[str]:
+    """The simulation methods its parts were computed with (sorted, unique)."""
+    return sorted({p.sim_method for p in parts if p.sim_method})
 
 
 def _m3_quasi(counts: Mapping[str, int], readout: Sequence[tuple[float, float]],
@@ -441,4 +452,5 @@ def combine_observable_circuit(
         "mitigated": None,
         "est_fidelity": shot_weighted_fidelity(every),
         "subtasks": len(every),
+        "sim_methods": _sim_methods(every),
     }

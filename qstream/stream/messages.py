@@ -93,4 +93,5 @@ def part_of(data: dict[str, Any]) -> PartResult:
         queue_s=float(m["queue_s"]), run_s=float(m["run_s"]), price_usd=float(m["price_usd"]),
         esp=float(m["esp"]), quality=m.get("quality"),
         readout=[(float(a), float(b)) for a, b in readout] if readout else None,
+        sim_method=data.get("sim_method"),
     )

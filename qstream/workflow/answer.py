@@ -4,8 +4,8 @@ The approximation ratio (:func:`~qstream.core.problems.approximation_ratio`) is 
 where the optimum is known: the answer of the ``exact`` solver, or an exact optimum
 computed here for problems up to :data:`RATIO_MAX_VARS` variables or
 :data:`RATIO_MAX_QUBITS` qubits (brute force / sparse eigensolver, well under a
-second on this machine class; the workflow agent runs it off the event loop); beyond that ``optimum`` and ``approximation_ratio`` are
-null rather than guessed.
+second on this machine class; the workflow agent runs it off the event loop); beyond
+that ``optimum`` and ``approximation_ratio`` are null rather than guessed.
 
 Examples
 --------

@@ -180,3 +180,30 @@ def test_statevector_prediction_is_within_5x_of_aer_at_18_qubits() -> None:
     measured_s = time.perf_counter() - t0
     predicted_s = statevector_plan(features, 1000).time_s
     assert predicted_s / 5 < measured_s < predicted_s * 5, (predicted_s, measured_s)
+
+
+def test_the_result_says_which_simulation_method_ran() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from helpers import config
+
+    from qstream.backends.classical import ClassicalStatevectorBackend
+    from qstream.backends.fleet import fleet_specs
+    from qstream.stream import topics as T
+    from qstream.stream.testing import Harness
+
+    n = 30  # 16 GiB as a state vector: only the stabilizer method fits
+    qasm = ("OPENQASM 2.0;\ninclude \"qelib1.inc\";\n" f"qreg q[{n}];\ncreg c[{n}];\nh q[0];\n"
+            + "".join(f"cx q[{i}],q[{i + 1}];\n" for i in range(n - 1)) + "measure q -> c;\n")
+    cfg = config()
+    backend = ClassicalStatevectorBackend(seed=3, pool=ThreadPoolExecutor(1))
+    h = Harness(cfg, fleet_specs(cfg.fleet), backends={backend.spec.name: backend})
+    h.produce(T.TASKS, {"schema": "qstream.task.v1", "task_id": "ghz30", "shots": 200,
+                        "circuits": [{"name": "ghz30", "qasm": qasm}]}, key="ghz30")
+    asyncio.run(h.run())
+    [result] = h.sent(T.RESULTS)
+    assert result["status"] == "completed", result["error"]
+    [entry] = result["results"]
+    assert entry["sim_methods"] == ["stabilizer"]
+    assert set(entry["counts"]) <= {"0" * n, "1" * n} and sum(entry["counts"].values()) == 200
