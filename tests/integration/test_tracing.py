@@ -171,3 +171,41 @@ def test_trace_crosses_a_separate_executor_process(tmp_path: Path, worker_factor
     assert any(s["parent_id"] in result_parts for s in in_worker
                if s["name"] == "process qstream.subtask-results")
     assert [s["name"] for s in in_worker if s["name"] == "send qstream.results"]
+
+
+def test_a_problem_tasks_loop_is_one_trace_with_its_selection(tmp_path: Path, worker_factory,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    spans_path = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("QSTREAM_OTEL_EXPORTER", f"memory:{spans_path}")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    task_id = f"trace-problem-{uuid.uuid4()}"
+    task = {"schema": "qstream.task.v1", "task_id": task_id, "algorithms": ["qaoa"],
+            "max_iterations": 2, "backends": ["cpu_statevector"], "shots": 200,
+            "problem": {"kind": "maxcut", "num_nodes": 4,
+                        "edges": [[0, 1], [1, 2], [2, 3], [0, 3]]}}
+    with EmbeddedBroker() as broker:
+        worker = worker_factory(broker.url, tmp_path / "worker.log")
+        try:
+            async def run() -> dict[str, dict]:
+                async with Client(broker.url, tracer_provider=provider) as client:
+                    await client.submit(task)
+                    return await client.wait_results([task_id], 120)
+            results = asyncio.run(run())
+        finally:
+            assert worker.stop() == 0
+    assert results[task_id]["status"] == "completed", results
+    [client_span] = [s for s in exporter.get_finished_spans() if s.name == "send qstream.tasks"]
+    trace_id = _hex(client_span.context.trace_id)
+    spans = [json.loads(line) for line in spans_path.read_text().splitlines()]
+    ours = [s for s in spans if s["context"]["trace_id"] == trace_id]
+    names = [s["name"] for s in ours]
+    [select] = [s for s in ours if s["name"] == "qstream.select"]
+    assert select["attributes"]["qstream.selection.chosen"] == "qaoa@cpu_statevector"
+    candidates = [e for e in select["events"] if e["name"] == "candidate"]
+    assert candidates and all("qstream.cost.total" in e["attributes"] for e in candidates)
+    # start, two iterations and the final run: all in the client's trace, down to the result.
+    assert names.count("process qstream.workflow-events") >= 4
+    assert "send qstream.results" in names and names.count("process qstream.exec.cpu_statevector") >= 3
