@@ -42,3 +42,39 @@ def submit_and_watch(url: str, tasks: list[dict[str, Any]], topic: str, *, timeo
                 await asyncio.wait_for(asyncio.gather(collect(), count_results()), linger_s)
             return results, seen, n_results
     return asyncio.run(run())
+
+
+def submit_and_wait(url: str, tasks: list[dict[str, Any]], timeout_s: float = 180.0,
+                    ) -> dict[str, dict[str, Any]]:
+    """Submit ``tasks`` as a plain client would and wait for each one's first result."""
+    async def go() -> dict[str, dict[str, Any]]:
+        async with Client(url) as client:
+            for t in tasks:
+                await client.submit(t)
+            return await client.wait_results([t["task_id"] for t in tasks], timeout_s)
+    return asyncio.run(go())
+
+
+def results_counted(url: str, task_ids: set[str], *, timeout_s: float,
+                    settle_s: float = 3.0) -> dict[str, list[dict[str, Any]]]:
+    """Every result message of ``task_ids`` on ``qstream.results``, read until each has one
+    (or ``timeout_s``) and then ``settle_s`` longer, so a duplicate would be seen."""
+    async def go() -> dict[str, list[dict[str, Any]]]:
+        got: dict[str, list[dict[str, Any]]] = {}
+        async with Client(url) as client:
+            async def read() -> None:
+                async for _, msg in client.stream(T.RESULTS):
+                    if msg["task_id"] in task_ids:
+                        got.setdefault(msg["task_id"], []).append(msg)
+
+            reader = asyncio.create_task(read())
+            for _ in range(int(timeout_s * 10)):
+                if task_ids <= got.keys():
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(settle_s)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        return got
+    return asyncio.run(go())

@@ -17,10 +17,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers.watch import results_counted
 
 from qstream.broker import EmbeddedBroker
 from qstream.client import Client
-from qstream.stream import topics as T
 from qstream.workload import mqt_qasm
 
 CRASH_AT_RESULT = 3
@@ -54,23 +54,8 @@ def test_kill_at_crash_point_gives_exactly_one_result(
             assert first.proc.returncode == -9, "the crash point did not kill the worker"
             second = worker_factory(broker.url, tmp_path / "second.log")
 
-            async def collect() -> dict[str, int]:
-                counts: dict[str, int] = {}
-                async with Client(broker.url) as client:
-                    async def read() -> None:
-                        async for _, msg in client.stream(T.RESULTS):
-                            counts[msg["task_id"]] = counts.get(msg["task_id"], 0) + 1
-
-                    reader = asyncio.create_task(read())
-                    for _ in range(1200):
-                        if ids <= counts.keys():
-                            break
-                        await asyncio.sleep(0.1)
-                    await asyncio.sleep(3)  # a duplicate would arrive now
-                    reader.cancel()
-                return counts
-
-            counts = asyncio.run(collect())
+            counts = {tid: len(msgs) for tid, msgs in
+                      results_counted(broker.url, ids, timeout_s=120).items()}
             successor_log = second.log()
         finally:
             first.stop()

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from helpers.watch import submit_and_wait
 
 from qstream.client import Client
 from qstream.stream import topics as T
@@ -23,16 +24,6 @@ QASM_DIR = Path(__file__).resolve().parent.parent / "data" / "qasm"
 def task(circuits: list[tuple[str, str]], shots: int = 1000, **extra: Any) -> dict[str, Any]:
     return {"schema": "qstream.task.v1", "task_id": f"it-{uuid.uuid4()}",
             "circuits": [{"name": n, "qasm": q} for n, q in circuits], "shots": shots, **extra}
-
-
-def submit_and_wait(url: str, tasks: list[dict[str, Any]], timeout_s: float = 180.0,
-                    ) -> dict[str, dict[str, Any]]:
-    async def go() -> dict[str, dict[str, Any]]:
-        async with Client(url) as client:
-            for t in tasks:
-                await client.submit(t)
-            return await client.wait_results([t["task_id"] for t in tasks], timeout_s)
-    return asyncio.run(go())
 
 
 def dlq_entries(url: str, task_id: str | None = None, timeout_s: float = 30.0,

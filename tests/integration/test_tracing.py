@@ -25,36 +25,45 @@ def _hex(value: int) -> str:
     return f"0x{value:032x}"
 
 
-def test_one_trace_covers_client_and_every_agent(tmp_path: Path, worker_factory,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def traced_run(task: dict[str, Any], tmp_path: Path, worker_factory: Any,
+               monkeypatch: pytest.MonkeyPatch, timeout_s: float = 60,
+               ) -> tuple[dict[str, dict], Any, list[dict[str, Any]], Any]:
+    """Run ``task`` on a worker of its own broker with span export on (to
+    ``tmp_path/spans.jsonl``), from a traced client.
+
+    Returns (results, the client's ``send qstream.tasks`` span, the worker's spans, worker).
+    """
     spans_path = tmp_path / "spans.jsonl"
     monkeypatch.setenv("QSTREAM_OTEL_EXPORTER", f"memory:{spans_path}")
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    task_id = f"trace-{uuid.uuid4()}"
-    task = {"schema": "qstream.task.v1", "task_id": task_id, "shots": 200,
-            "circuits": [{"name": "ghz3", "qasm": mqt_qasm("ghz", 3)},
-                         {"name": "ghz4", "qasm": mqt_qasm("ghz", 4)}]}
-
     with EmbeddedBroker() as broker:  # its own broker: only this test's spans
         worker = worker_factory(broker.url, tmp_path / "worker.log")
         try:
             async def run() -> dict[str, dict]:
                 async with Client(broker.url, tracer_provider=provider) as client:
                     await client.submit(task)
-                    return await client.wait_results([task_id], 60)
+                    return await client.wait_results([task["task_id"]], timeout_s)
             results = asyncio.run(run())
         finally:
             assert worker.stop() == 0
-    assert results[task_id]["status"] == "completed", results
-
     [client_span] = [s for s in exporter.get_finished_spans() if s.name == "send qstream.tasks"]
+    assert spans_path.exists(), worker.log()[-3000:]
+    spans = [json.loads(line) for line in spans_path.read_text().splitlines()]
+    return results, client_span, spans, worker
+
+
+def test_one_trace_covers_client_and_every_agent(tmp_path: Path, worker_factory,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    task_id = f"trace-{uuid.uuid4()}"
+    task = {"schema": "qstream.task.v1", "task_id": task_id, "shots": 200,
+            "circuits": [{"name": "ghz3", "qasm": mqt_qasm("ghz", 3)},
+                         {"name": "ghz4", "qasm": mqt_qasm("ghz", 4)}]}
+    results, client_span, spans, _ = traced_run(task, tmp_path, worker_factory, monkeypatch)
+    assert results[task_id]["status"] == "completed", results
     assert client_span.attributes["messaging.system"] == "kafka"
     trace_id = _hex(client_span.context.trace_id)
-    assert spans_path.exists(), worker.log()[-3000:]
-    spans: list[dict[str, Any]] = [json.loads(line) for line in
-                                   spans_path.read_text().splitlines()]
     assert spans and all(s["resource"]["attributes"]["service.name"] == "qstream-worker"
                          for s in spans)
     ours = [s for s in spans if s["context"]["trace_id"] == trace_id]
@@ -119,7 +128,7 @@ def test_one_trace_covers_client_and_every_agent(tmp_path: Path, worker_factory,
                     "qstream.price_usd", "qstream.shots"):
             assert key in a, key
     # No user data in attributes: no QASM anywhere.
-    assert "OPENQASM" not in spans_path.read_text()
+    assert "OPENQASM" not in (tmp_path / "spans.jsonl").read_text()
 
 
 def test_trace_crosses_a_separate_executor_process(tmp_path: Path, worker_factory,
@@ -176,30 +185,15 @@ def test_trace_crosses_a_separate_executor_process(tmp_path: Path, worker_factor
 def test_a_problem_tasks_loop_is_one_trace_with_its_selection(tmp_path: Path, worker_factory,
                                                               monkeypatch: pytest.MonkeyPatch,
                                                               ) -> None:
-    spans_path = tmp_path / "spans.jsonl"
-    monkeypatch.setenv("QSTREAM_OTEL_EXPORTER", f"memory:{spans_path}")
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     task_id = f"trace-problem-{uuid.uuid4()}"
     task = {"schema": "qstream.task.v1", "task_id": task_id, "algorithms": ["qaoa"],
             "max_iterations": 2, "backends": ["cpu_statevector"], "shots": 200,
             "problem": {"kind": "maxcut", "num_nodes": 4,
                         "edges": [[0, 1], [1, 2], [2, 3], [0, 3]]}}
-    with EmbeddedBroker() as broker:
-        worker = worker_factory(broker.url, tmp_path / "worker.log")
-        try:
-            async def run() -> dict[str, dict]:
-                async with Client(broker.url, tracer_provider=provider) as client:
-                    await client.submit(task)
-                    return await client.wait_results([task_id], 120)
-            results = asyncio.run(run())
-        finally:
-            assert worker.stop() == 0
+    results, client_span, spans, _ = traced_run(task, tmp_path, worker_factory, monkeypatch,
+                                                timeout_s=120)
     assert results[task_id]["status"] == "completed", results
-    [client_span] = [s for s in exporter.get_finished_spans() if s.name == "send qstream.tasks"]
     trace_id = _hex(client_span.context.trace_id)
-    spans = [json.loads(line) for line in spans_path.read_text().splitlines()]
     ours = [s for s in spans if s["context"]["trace_id"] == trace_id]
     names = [s["name"] for s in ours]
     [select] = [s for s in ours if s["name"] == "qstream.select"]

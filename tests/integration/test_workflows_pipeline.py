@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from helpers.watch import results_counted, submit_and_wait
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qstream.broker import EmbeddedBroker
@@ -40,16 +41,6 @@ def regular_maxcut(n: int, seed: int) -> dict[str, Any]:
 def problem_task(problem: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"schema": "qstream.task.v1", "task_id": f"it-prob-{uuid.uuid4().hex[:8]}",
             "problem": problem, **extra}
-
-
-def submit_and_wait(url: str, tasks: list[dict[str, Any]],
-                    timeout_s: float = 240.0) -> dict[str, dict[str, Any]]:
-    async def go() -> dict[str, dict[str, Any]]:
-        async with Client(url) as client:
-            for t in tasks:
-                await client.submit(t)
-            return await client.wait_results([t["task_id"] for t in tasks], timeout_s)
-    return asyncio.run(go())
 
 
 def test_problem_tasks_get_answers_from_a_running_worker(worker) -> None:
@@ -182,23 +173,7 @@ def test_sigkill_mid_loop_yields_one_result_with_every_iteration_once(
             first.kill()
             second = worker_factory(broker.url, tmp_path / "second.log")
 
-            async def collect() -> list[dict[str, Any]]:
-                got: list[dict[str, Any]] = []
-                async with Client(broker.url) as client:
-                    async def read() -> None:
-                        async for _, msg in client.stream(T.RESULTS):
-                            if msg["task_id"] == t["task_id"]:
-                                got.append(msg)
-                    reader = asyncio.create_task(read())
-                    for _ in range(2400):
-                        if got:
-                            break
-                        await asyncio.sleep(0.1)
-                    await asyncio.sleep(3)  # a duplicate would arrive now
-                    reader.cancel()
-                return got
-
-            results = asyncio.run(collect())
+            results = results_counted(broker.url, {t["task_id"]}, timeout_s=240)[t["task_id"]]
             successor = second.log()
         finally:
             first.stop()
