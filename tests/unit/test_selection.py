@@ -263,3 +263,20 @@ def test_selection_core_is_pure() -> None:
     banned = {"asyncio", "socket", "threading", "subprocess"}
     for _node, names in walk_imports("selection"):
         assert not banned & set(names)
+
+
+def test_a_simulator_that_cannot_simulate_the_ansatz_is_not_a_candidate() -> None:
+    import networkx as nx
+
+    from qstream.backends.classical import classical_spec
+    from qstream.core.problems import MaxCut
+    from qstream.core.selection import Executor, enumerate_candidates
+
+    g = nx.random_regular_graph(3, 40, seed=1)
+    problem = MaxCut(40, tuple((int(u), int(v), 1.0) for u, v in g.edges))
+    spec = classical_spec()  # 64 qubits wide, but 40 qubits need ~17.6 TB as a state vector
+    found = enumerate_candidates(problem, [Executor(spec.name, "quantum", qubits=spec.num_qubits,
+                                                    spec=spec)], algorithms=["qaoa"])
+    assert found.candidates == ()
+    [why] = [r.reason for r in found.rejected]
+    assert why.startswith("qaoa circuits: cpu_statevector: no simulation method fits 40 qubits")

@@ -45,7 +45,12 @@ from typing import Any, Literal
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.problems import EXACT_MAX_QUBITS, EXACT_MAX_VARS, PROBLEM_KINDS, Problem
 from qstream.core.problems.solver_costs import GW_MAX_NODES
-from qstream.core.selection.priors import classical_resources
+from qstream.core.selection.priors import (
+    DEFAULT_SETTINGS,
+    classical_resources,
+    qaoa_features,
+    vqe_features,
+)
 from qstream.errors import TaskContentError
 
 ExecutorKind = Literal["quantum", "classical"]
@@ -182,6 +187,15 @@ def _why_not(problem: Problem, info: SolverInfo, executor: Executor) -> str | No
                            f"{executor.qubits}")
         if executor.spec is None:
             reasons.append(f"quantum executor {executor.name} has no BackendSpec")
+        elif not reasons:
+            # A simulator (or emulated device) must also be able to simulate the ansatz
+            # in its memory and time limits (qstream.core.sim_cost).
+            features = (qaoa_features(problem, reps=DEFAULT_SETTINGS.qaoa_reps)
+                        if info.name == "qaoa" else
+                        vqe_features(problem.size, reps=DEFAULT_SETTINGS.vqe_reps))
+            why = executor.spec.can_run(features, DEFAULT_SETTINGS.shots)
+            if why is not None:
+                reasons.append(f"{info.name} circuits: {why}")
         return "; ".join(reasons) or None
     if executor.memory_bytes is not None:
         memory = classical_resources(problem, info.name)[1]
