@@ -5,9 +5,11 @@ Classical solves (``exact``, simulated annealing, local search, Goemans–Willia
 the event loop. The executor declares its slots and the memory one solve may use
 (:class:`~qstream.core.selection.Executor`), so selection never places a solve whose
 predicted peak memory exceeds it, and it reports its utilisation, queue and reserved
-memory as ``classical_status`` telemetry. Its queue wait is predicted from what it
-holds: the predicted remaining run time of the running and queued solves, divided by
-the slots (each solve's run time comes from the selection's online models).
+memory as ``classical_status`` telemetry. Its queue wait is predicted by a River model
+(:class:`~qstream.core.online_model.PriorAnchoredRegressor`, features: slot utilisation
+and queue length) anchored on an analytic prior, the predicted remaining run time of
+the running and queued solves divided by the slots; the model learns from the wait
+every solve actually had.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from qstream.backends.classical import USD_PER_CPU_SECOND
 from qstream.core.backend_spec import BackendSpec, Pricing
+from qstream.core.online_model import PriorAnchoredRegressor
 from qstream.core.problems import exact_optimum, problem_from_dict
 from qstream.core.selection import Executor
 
@@ -85,6 +88,7 @@ class ClassicalExecutor:
         self.queued = 0
         self.reserved_bytes = 0
         self._predicted: dict[str, tuple[float, float]] = {}  # job -> (predicted run_s, start)
+        self.queue_model = PriorAnchoredRegressor(kind="log1p", warmup=4)
         self.spec = BackendSpec(name=name, kind="classical", num_qubits=0, max_shots=1,
                                 capacity=self.cpu_slots,
                                 pricing=Pricing(per_second_usd=USD_PER_CPU_SECOND),
@@ -95,16 +99,24 @@ class ClassicalExecutor:
         return Executor(self.name, "classical", memory_bytes=self.memory_bytes,
                         cpu_slots=self.cpu_slots, spec=self.spec)
 
-    def predicted_queue_s(self, now: float | None = None) -> float:
-        """Predicted wait of a solve submitted now, seconds (module docstring)."""
+    def _queue_features(self) -> dict[str, float]:
+        return {"utilisation": min(self.busy / self.cpu_slots, 1.0),
+                "queued_per_slot": self.queued / self.cpu_slots}
+
+    def backlog_s(self, now: float | None = None) -> float:
+        """Analytic wait of a solve submitted now, seconds: 0 while a slot is free, else
+        the predicted remaining run time of the held solves divided by the slots."""
         now = time.time() if now is None else now
-        held = self.busy + self.queued
-        if held < self.cpu_slots:
+        if self.busy + self.queued < self.cpu_slots:
             return 0.0
         remaining = 0.0
         for run_s, started in self._predicted.values():
             remaining += max(run_s - (now - started if started else 0.0), 0.0)
         return remaining / self.cpu_slots
+
+    def predicted_queue_s(self, now: float | None = None) -> float:
+        """Predicted wait of a solve submitted now, seconds (module docstring)."""
+        return self.queue_model.predict_one(self._queue_features(), self.backlog_s(now))
 
     async def run(self, job: str, solver: str, problem: dict[str, Any], *, seed: int,
                   max_iterations: int | None, predicted_run_s: float,
@@ -112,6 +124,7 @@ class ClassicalExecutor:
         """Run one solve when a slot is free; returns :func:`run_solve`'s dict plus
         ``queue_s`` (seconds it waited for a slot)."""
         submitted = started = time.time()
+        features, prior = self._queue_features(), self.backlog_s(submitted)
         self.queued += 1
         acquired = False
         self._predicted[job] = (predicted_run_s, 0.0)
@@ -119,6 +132,7 @@ class ClassicalExecutor:
             async with self._slots:
                 self.queued -= 1
                 acquired = True
+                self.queue_model.learn_one(features, prior, time.time() - submitted)
                 self.busy += 1
                 self.reserved_bytes += memory_bytes
                 started = time.time()
