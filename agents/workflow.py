@@ -159,13 +159,18 @@ async def on_step(rt: Runtime, state: WorkflowState, result: dict[str, Any]) -> 
         await moves.after_failure(rt, state, result.get("error") or "failed")
         return
     problem = rt.workflows.problem(state)
-    ev = loop.evaluate_step(problem, state.algorithm, result, len(state.step_points))
+    # The classical step (evaluate the counts, tell and ask the optimiser: COBYLA's replay
+    # grows with the iterations) runs off the event loop; the handler awaits it, so
+    # nothing else touches ``state`` meanwhile.
+    run = asyncio.get_running_loop().run_in_executor
+    ev = await run(None, loop.evaluate_step, problem, state.algorithm, result,
+                   len(state.step_points))
     if state.phase == "final":
         loop.finish_final(state, problem, ev, state.step_points[0])
         await answer(rt, state, iterations=state.iteration)
         return
     wall_s = max(time.time() - state.step_sent_at, 0.0)
-    points = loop.advance(state, problem, ev)
+    points = await run(None, loop.advance, state, problem, ev)
     await moves.publish_iteration(rt, state, result, wall_s)
     if not points or state.iteration >= state.max_iterations:
         state.phase = "final"
