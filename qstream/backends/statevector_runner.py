@@ -22,6 +22,7 @@ from qstream.backends.sampling import (
     hex_counts,
     ideal_cached,
     ideal_simulator,
+    ideal_target,
     sample_counts,
 )
 
@@ -72,7 +73,8 @@ def run_statevector(payload: RunPayload) -> StatevectorOutcome | RunFailure:
             from qiskit import transpile
 
             sim = ideal_simulator()
-            tqc = transpile(qc, sim, optimization_level=1, seed_transpiler=seed)
+            tqc = transpile(qc, target=ideal_target(), optimization_level=1,
+                            seed_transpiler=seed)
             data = sim.run(tqc, shots=shots, seed_simulator=seed).result().data(0)
             counts = hex_counts(data["counts"], qc.num_clbits)
             method, quality = "statevector_shots", None
