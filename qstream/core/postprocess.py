@@ -129,18 +129,8 @@ def mitigate_readout(
     if not clean:
         raise PostprocessError("counts hold no shots")
 
-    import mthree  # deferred: pulls qiskit and qiskit-ibm-runtime (~1 s)
-    import numpy as np
-
-    # M3 column convention: cal[:, prep] = [P(read 0 | prep), P(read 1 | prep)]
-    # (mthree.mitigation._job_thread fills the columns the same way).
-    mats = [
-        np.array([[1.0 - p10, p01], [p10, 1.0 - p01]], dtype=np.float32) for p10, p01 in readout
-    ]
-    mit = mthree.M3Mitigation()
-    mit.cals_from_matrices(mats)
     # qubits[i] is the calibration used for clbit i, counted from the right.
-    quasi = mit.apply_correction(clean, qubits=list(range(width)))
+    quasi = _mitigator(readout).apply_correction(clean, qubits=list(range(width)))
     probs = quasi.nearest_probability_distribution()
     out = {k: float(v) for k, v in probs.items() if v > 0}
     norm = math.fsum(out.values())  # mthree works in float32
@@ -283,20 +273,27 @@ def _sim_methods(parts: Iterable[PartResult]) -> list[str]:
     return sorted({p.sim_method for p in parts if p.sim_method})
 
 
-def _m3_quasi(counts: Mapping[str, int], readout: Sequence[tuple[float, float]],
-              ) -> tuple[dict[str, float], float]:
-    """M3 quasi-probabilities of ``counts`` and the mitigation overhead (>= 1)."""
-    _check_readout(readout)
-    import mthree  # deferred (see the module docstring)
+def _mitigator(readout: Sequence[tuple[float, float]]) -> Any:
+    """An ``mthree.M3Mitigation`` calibrated from per-clbit readout error rates."""
+    import mthree  # deferred: pulls qiskit and qiskit-ibm-runtime (~1 s)
     import numpy as np
 
+    # M3 column convention: cal[:, prep] = [P(read 0 | prep), P(read 1 | prep)]
+    # (mthree.mitigation._job_thread fills the columns the same way).
     mats = [np.array([[1.0 - p10, p01], [p10, 1.0 - p01]], dtype=np.float32)
             for p10, p01 in readout]
     mit = mthree.M3Mitigation()
     mit.cals_from_matrices(mats)
-    quasi = mit.apply_correction({k: int(n) for k, n in counts.items() if n},
-                                 qubits=list(range(len(readout))),
-                                 return_mitigation_overhead=True)
+    return mit
+
+
+def _m3_quasi(counts: Mapping[str, int], readout: Sequence[tuple[float, float]],
+              ) -> tuple[dict[str, float], float]:
+    """M3 quasi-probabilities of ``counts`` and the mitigation overhead (>= 1)."""
+    _check_readout(readout)
+    quasi = _mitigator(readout).apply_correction({k: int(n) for k, n in counts.items() if n},
+                                                 qubits=list(range(len(readout))),
+                                                 return_mitigation_overhead=True)
     return {k: float(v) for k, v in quasi.items()}, max(float(quasi.mitigation_overhead), 1.0)
 
 
