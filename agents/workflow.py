@@ -219,12 +219,8 @@ async def answer(rt: Runtime, state: WorkflowState, *, iterations: int) -> None:
 def learn(rt: Runtime, state: WorkflowState, problem: Any, sol: dict[str, Any]) -> None:
     """Teach the selection models this solve's realised run time and accuracy."""
     ratio = sol.get("approximation_ratio")
-    if ratio is None or not state.selection:
-        return
-    chosen = next((c for c in state.selection.get("candidates", ())
-                   if c["solver"] == state.algorithm and c["backend"] == state.backend), None)
-    if chosen is None:
-        return
+    if ratio is None:
+        return  # the realised accuracy is not known
     candidate = moves.candidate_for(rt, problem, state.algorithm, state.backend)
     if candidate is None:
         return

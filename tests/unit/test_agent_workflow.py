@@ -96,6 +96,9 @@ def test_default_selection_answers_a_small_maxcut_exactly_on_the_classical_execu
         assert c["queue_s"] >= 0 and c["run_s"] > 0 and 0 <= c["accuracy"] <= 1
     status = [e for e in h.sent(T.TELEMETRY) if e["event"] == "classical_status"]
     assert status and status[-1]["executor"] == "cpu_solvers" and status[-1]["busy"] == 0
+    # The finished solve taught the selection models, and their snapshot is durable.
+    assert h.rt.workflows.model.n_learned == 1 and b"selection" in h.tables.snapshots
+    assert h.restart().workflows.model.n_learned == 1
 
 
 def test_twelve_variable_qubo_lands_within_one_percent_of_the_optimum() -> None:
