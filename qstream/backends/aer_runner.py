@@ -51,9 +51,9 @@ from qstream.backends.sampling import (
     hex_counts,
     ideal_cached,
     ideal_distribution,
+    method_simulator,
     quality,
 )
-from qstream.backends.worker_env import aer_threads
 from qstream.core.sim_cost import choose_method, noisy_static_method
 
 __all__ = ["run_emulated", "simulate_noisy"]
@@ -230,11 +230,10 @@ def _ideal_samples(logical: Any, key: str | None, n: int, seed: int) -> tuple[An
         values = [int(keys[i], 2) for i in picks.tolist()]
     else:
         from qiskit import transpile
-        from qiskit_aer import AerSimulator
 
         method = choose_method(circuit_features(logical), n, noisy=False).method
-        sim = AerSimulator(method=method, max_parallel_threads=aer_threads())
-        data = sim.run(transpile(logical, sim, optimization_level=0), shots=n,
+        sim, target = method_simulator(method)
+        data = sim.run(transpile(logical, target=target, optimization_level=0), shots=n,
                        seed_simulator=seed).result().data(0)
         values = []
         for hex_key, count in data["counts"].items():

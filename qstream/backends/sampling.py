@@ -26,6 +26,7 @@ __all__ = [
     "ideal_distribution",
     "ideal_simulator",
     "ideal_target",
+    "method_simulator",
     "quality",
     "sample_counts",
     "warm_ideal_simulator",
@@ -35,6 +36,7 @@ _IDEAL: OrderedDict[str, dict[str, float]] = OrderedDict()
 _IDEAL_MAX, _IDEAL_MAX_OUTCOMES = 64, 1 << 16
 _SIMULATOR: list[Any] = []  # the ideal AerSimulator, once built
 _TARGET: list[Any] = []  # its transpiler Target, once built (see ideal_target)
+_METHODS: dict[str, tuple[Any, Any]] = {}  # method -> (AerSimulator, its Target)
 
 
 def ideal_simulator() -> Any:
@@ -58,6 +60,18 @@ def ideal_target() -> Any:
     if not _TARGET:
         _TARGET.append(ideal_simulator().target)
     return _TARGET[0]
+
+
+def method_simulator(method: str) -> tuple[Any, Any]:
+    """This process's noiseless ``AerSimulator(method=method)`` and its transpiler target,
+    built once per method (see :func:`ideal_target` for why the target is cached)."""
+    found = _METHODS.get(method)
+    if found is None:
+        from qiskit_aer import AerSimulator
+
+        sim = AerSimulator(method=method, max_parallel_threads=aer_threads())
+        found = _METHODS[method] = (sim, sim.target)
+    return found
 
 
 def warm_ideal_simulator(key: str) -> float:

@@ -23,6 +23,7 @@ from qstream.backends.sampling import (
     ideal_cached,
     ideal_simulator,
     ideal_target,
+    method_simulator,
     sample_counts,
 )
 
@@ -98,11 +99,8 @@ def aer_counts(qc: Any, method: str, shots: int, seed: int) -> dict[str, int]:
     ``"stabilizer"``, ``"matrix_product_state"``), Aer sampling the shots; clbit-0-rightmost
     bitstrings, ``num_clbits`` wide."""
     from qiskit import transpile
-    from qiskit_aer import AerSimulator
 
-    from qstream.backends.worker_env import aer_threads
-
-    sim = AerSimulator(method=method, max_parallel_threads=aer_threads())
-    tqc = transpile(qc, sim, optimization_level=0, seed_transpiler=seed)
+    sim, target = method_simulator(method)
+    tqc = transpile(qc, target=target, optimization_level=0, seed_transpiler=seed)
     data = sim.run(tqc, shots=shots, seed_simulator=seed).result().data(0)
     return hex_counts(data["counts"], qc.num_clbits)
