@@ -243,8 +243,11 @@ def check_solvable(rt: Runtime, task: Task) -> None:
     TaskContentError
         ``unknown_backend`` for a ``backends`` entry this fleet does not have.
     """
+    from qstream.core.selection import enumerate_candidates
+    from qstream.core.selection.select import no_candidate_error
+
     from .workflow import new_state
-    from .workflow_moves import choose
+    from .workflow_moves import executors
 
     assert task.problem is not None
     unknown = sorted(set(task.backends or ()) - set(rt.spec_by_name)
@@ -253,7 +256,11 @@ def check_solvable(rt: Runtime, task: Task) -> None:
         raise TaskContentError(f"unknown backends {unknown}; this fleet has "
                                f"{', '.join([*rt.spec_by_name, rt.workflows.classical.name])}",
                                reason="unknown_backend")
-    choose(rt, new_state(rt, task), task.problem, iterations=task.max_iterations)
+    # Only the candidates: the workflow agent predicts and selects when it starts the task.
+    found = enumerate_candidates(task.problem, executors(rt, new_state(rt, task)),
+                                 algorithms=task.algorithms)
+    if not found.candidates:
+        raise no_candidate_error(task.problem, found.rejected)
 
 
 async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str,

@@ -45,7 +45,7 @@ from qstream.core.selection.priors import (
 )
 from qstream.errors import CapacityError
 
-__all__ = ["Estimate", "Selection", "estimate", "select"]
+__all__ = ["Estimate", "Selection", "estimate", "no_candidate_error", "select"]
 
 _SCALES = CostScales()
 
@@ -161,6 +161,13 @@ def _why(best: Estimate, runner_up: Estimate | None, target: float | None, met: 
     return text
 
 
+def no_candidate_error(problem: Problem, rejected: Sequence[Rejection]) -> CapacityError:
+    """The error for a problem no configuration can take, with every rejection's reason."""
+    why = "; ".join(f"{r.configuration.key}: {r.reason}" for r in rejected) or "none given"
+    return CapacityError(f"no configuration can solve this {problem.kind} of size "
+                         f"{problem.size} ({why})")
+
+
 def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], weights: CostWeights, *,
            accuracy_target: float | None = None, model: SelectionModel | None = None,
            predictor: Predictor | None = None, pending_jobs: Mapping[str, int] | None = None,
@@ -204,9 +211,7 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
         rejected = candidates.rejected
         candidates = candidates.candidates
     if not candidates:
-        why = "; ".join(f"{r.configuration.key}: {r.reason}" for r in rejected) or "none given"
-        raise CapacityError(f"no configuration can solve this {problem.kind} of size "
-                            f"{problem.size} ({why})")
+        raise no_candidate_error(problem, rejected)
     pending = pending_jobs or {}
     extra = extra_queue_s or {}
     estimates = [estimate(problem, c, weights, model=model, predictor=predictor,
