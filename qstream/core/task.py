@@ -52,6 +52,9 @@ DEFAULT_PROBLEM_SHOTS = 1000
 (the schema's documented default; the same as the selection's
 :class:`~qstream.core.selection.QuantumSettings`)."""
 
+DEFAULT_TENANT = "default"
+"""Tenant of a task that names none (``qstream.task.v1`` ``tenant``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CircuitRequest:
@@ -112,8 +115,9 @@ class Task:
     weights:
         Cost weights on time, error and money.
     budget_usd:
-        The most the task may spend, USD, or None. Carried, not yet enforced
-        (issue 11 enforces it).
+        The most the task may spend, USD, or None (enforced by the scheduler).
+    tenant:
+        Who the task runs for (:data:`DEFAULT_TENANT` when the message names none).
     backends:
         Allow-list of backend names, or None for any.
     kinds:
@@ -141,6 +145,7 @@ class Task:
     deadline_s: float | None = None
     weights: CostWeights = field(default_factory=CostWeights)
     budget_usd: float | None = None
+    tenant: str = DEFAULT_TENANT
     backends: tuple[str, ...] | None = None
     kinds: tuple[str, ...] | None = None
     submitted_at: float | None = None
@@ -186,6 +191,7 @@ class Task:
             deadline_s=None if deadline is None else float(deadline),
             weights=CostWeights.from_dict(message.get("weights")),
             budget_usd=None if budget is None else float(budget),
+            tenant=str(message.get("tenant", DEFAULT_TENANT)),
             backends=None if backends is None else tuple(backends),
             kinds=None if kinds is None else tuple(kinds),
             submitted_at=None if submitted is None else float(submitted),

@@ -54,6 +54,7 @@ SCHEMA_NAMES: frozenset[str] = frozenset({
     "qstream.telemetry.v1",
     "qstream.reallocation.v1",
     "qstream.workflow_event.v1",
+    "qstream.control.v1",
 })
 """Every schema shipped in :mod:`qstream.schemas` (file name = name + ``.json``)."""
 

@@ -10,6 +10,7 @@ topic                         partitions  carries
 ``qstream.dlq``               1           ``qstream.dlq.v1`` rejected input with its reason
 ``qstream.telemetry``         1           ``qstream.telemetry.v1`` execution/dispatch/status
 ``qstream.reallocations``     1           ``qstream.reallocation.v1`` decisions
+``qstream.control``           1           ``qstream.control.v1`` requests (cancel), key = task_id
 ============================  ==========  ==================================================
 
 Internal topics:
@@ -47,6 +48,7 @@ RESULTS = "qstream.results"
 DLQ = "qstream.dlq"
 TELEMETRY = "qstream.telemetry"
 REALLOCATIONS = "qstream.reallocations"
+CONTROL = "qstream.control"
 SUBTASKS = "qstream.subtasks"
 SUBTASK_RESULTS = "qstream.subtask-results"
 PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
@@ -78,7 +80,7 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
     """Every topic the pipeline needs for a fleet of ``backends``."""
     topics = [
         TopicSpec(TASKS), TopicSpec(RESULTS), TopicSpec(DLQ), TopicSpec(TELEMETRY),
-        TopicSpec(REALLOCATIONS), TopicSpec(SUBTASKS), TopicSpec(SUBTASK_RESULTS),
+        TopicSpec(REALLOCATIONS), TopicSpec(CONTROL), TopicSpec(SUBTASKS), TopicSpec(SUBTASK_RESULTS),
         TopicSpec(PREDICTOR_CHANGELOG, compacted=True),
         TopicSpec(TASKS_CHANGELOG, compacted=True),
         TopicSpec(SUBTASKS_CHANGELOG, compacted=True),

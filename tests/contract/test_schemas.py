@@ -25,6 +25,12 @@ EXAMPLE_NAME = re.compile(
 # (JSON path, failing keyword). The test checks there is exactly that one error.
 WHY: dict[str, tuple[list[Any], str]] = {
     "qstream.task.v1--unknown-kind": (["kinds", 0], "enum"),
+    "qstream.task.v1--bad-tenant": (["tenant"], "pattern"),
+    "qstream.control.v1--unknown-action": (["action"], "enum"),
+    "qstream.control.v1--missing-task-id": ([], "required"),
+    "qstream.control.v1--empty-reason": (["reason"], "minLength"),
+    "qstream.result.v1--cancelled-without-error": (["error"], "type"),
+    "qstream.telemetry.v1--cancel-unknown-outcome": (["outcome"], "enum"),
     "qstream.task.v1--negative-shots": (["shots"], "minimum"),
     "qstream.task.v1--fractional-shots": (["shots"], "type"),
     "qstream.task.v1--missing-task-id": ([], "required"),
