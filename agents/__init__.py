@@ -15,12 +15,13 @@ from qstream.stream import recovery
 from qstream.stream.agent_spec import Agent, Timer
 from qstream.stream.runtime import Runtime
 
-from . import dispatch, learn, partition, postprocess, reallocate, workflow
+from . import control, dispatch, learn, partition, postprocess, reallocate, workflow
 
 PIPELINE: tuple[Agent, ...] = (partition.AGENT, dispatch.AGENT, learn.AGENT, postprocess.AGENT,
-                               workflow.AGENT)
+                               workflow.AGENT, control.AGENT)
 """Pipeline agents: tasks -> partition -> dispatch -> (executors) -> learn / post-process,
-and problem tasks' workflows (post-process -> workflow -> partition's admission)."""
+problem tasks' workflows (post-process -> workflow -> partition's admission), and
+control requests (cancel)."""
 
 TIMERS: tuple[Timer, ...] = (reallocate.TIMER, recovery.PRUNE_TIMER, workflow.TIMER)
 """Periodic tasks of the pipeline worker: reallocation and breaker refresh, pruning,

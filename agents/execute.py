@@ -2,6 +2,11 @@
 
 Simulation runs in the backend's process pool (``Backend.execute`` awaits it), never
 in the event loop. Concurrency per backend equals its credit capacity.
+
+Each execution runs as an asyncio task registered in ``rt.executions``, so a stop
+request (:mod:`qstream.stream.stops`: a cancelled task, an abandoned copy) can
+cancel it; the agent then answers with a ``cancel`` telemetry event and sends no
+result. A released record of work already stopped is skipped the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from qstream.stream import codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent, Timer
 from qstream.stream.runtime import Runtime
+from qstream.stream.stops import Execution
 
 log = logging.getLogger("qstream.agents.execute")
 
@@ -136,13 +142,31 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
     trace.get_current_span().set_attributes({
         "qstream.subtask_id": request.subtask_id, "qstream.task_id": request.task_id,
         "qstream.attempt": request.attempt, "qstream.backend": name})
+    stop = rt.executions.request_for(request.task_id, request.subtask_id, name)
+    if stop is not None:  # released before its task was cancelled or its copy abandoned
+        await rt.outbox.send(T.TELEMETRY, request.task_id, stopped_event(
+            stop, request, name, stopped=0, message="skipped: stopped before it started"))
+        return
     started = time.perf_counter()
     pending_jobs = backend.pending_jobs()
+    job = asyncio.ensure_future(execute_with_retries(rt, backend, request))
+    execution = Execution(request.task_id, request.subtask_id, name, request.attempt, job)
+    rt.executions.start(execution)
     try:
-        result = await execute_with_retries(rt, backend, request)
+        result = await job
     except asyncio.CancelledError:
         trace.get_current_span().set_attribute("qstream.cancelled", True)
-        raise
+        current = asyncio.current_task()
+        if execution.stopped_by is None or (current is not None and current.cancelling()):
+            raise  # this handler itself is cancelled (the worker stops)
+        stoppable = bool(getattr(backend, "stoppable", lambda: False)())
+        log.info("stopped %s on %s after %.2f s", request.subtask_id, name,
+                 time.perf_counter() - started)
+        await rt.outbox.send(T.TELEMETRY, request.task_id, stopped_event(
+            execution.stopped_by, request, name, stopped=int(stoppable),
+            message=(f"stopped the running execution on {name}" if stoppable else
+                     f"{name} cannot stop a running job; its result is discarded")))
+        return
     except Exception as exc:  # the sub-task must be requeued whatever broke
         error = f"{name}: {exc}" if isinstance(exc, QStreamError) else \
             f"{name}: {type(exc).__name__}: {exc}"
@@ -151,6 +175,8 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
         await rt.outbox.send(T.TELEMETRY, request.task_id, execution_event(
             data, name, None, error, time.perf_counter() - started, pending_jobs))
         return
+    finally:
+        rt.executions.finish(execution)
     wall_s = time.perf_counter() - started
     trace.get_current_span().set_attributes({
         "qstream.backend": result.backend, "qstream.shots": result.shots,
@@ -162,6 +188,23 @@ async def handle(rt: Runtime, backend: Backend, message: Any) -> None:
     await rt.outbox.send(T.SUBTASK_RESULTS, request.task_id, subtask_result(data, result))
     await rt.outbox.send(T.TELEMETRY, request.task_id,
                   execution_event(data, name, result, None, wall_s, pending_jobs))
+
+
+def stopped_event(stop: dict[str, Any], request: ExecutionRequest, backend: str, *,
+                  stopped: int, message: str) -> dict[str, Any]:
+    """The executor's ``cancel`` telemetry event for one execution a stop request covered.
+
+    ``stopped`` 1: the run was stopped on its backend; 0: it was not (skipped before it
+    started, or the backend cannot stop it: then ``discarded`` is 1).
+    """
+    event: dict[str, Any] = {
+        "schema": "qstream.telemetry.v1", "event": "cancel", "at": time.time(),
+        "task_id": request.task_id, "outcome": stop["outcome"],
+        "subtask_id": request.subtask_id, "backend": backend, "stopped": stopped,
+        "discarded": 0 if stopped or "skipped" in message else 1, "message": message}
+    if stop.get("request_id"):
+        event["request_id"] = stop["request_id"]
+    return event
 
 
 def status_event(backend: Backend) -> dict[str, Any]:

@@ -62,8 +62,15 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
         await rt.health.record_outcome(event["backend"], True, rt.scheduler)
         if losers:
-            log.info("%s finished on %s first; its copies on %s run to no use",
+            log.info("%s finished on %s first; stopping its copies on %s",
                      subtask_id, event["backend"], ", ".join(losers))
+            await rt.stop_abandoned(subtask_id, event["task_id"], losers,
+                                    f"{subtask_id} finished on {event['backend']} first")
+        elif subtask_id in rt.resent:
+            # Sent again after a takeover: the other copy may still be running.
+            await rt.stop_abandoned(subtask_id, event["task_id"], None,
+                                    f"{subtask_id} finished; its other copy is not needed")
+        rt.resent.discard(subtask_id)
     else:
         await rt.health.record_outcome(event["backend"], False, rt.scheduler)
         await on_failure(rt, event, now_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -86,6 +87,27 @@ class Client:
             await self._producer.send_and_wait(
                 T.TASKS, value, key=task["task_id"].encode("utf-8"),
                 headers=tracing.inject() or None)
+
+    async def cancel(self, task_id: str, *, reason: str | None = None,
+                     requested_by: str | None = None,
+                     request_id: str | None = None) -> dict[str, Any]:
+        """Publish a ``qstream.control.v1`` cancel request (key = task_id); return it.
+
+        The worker answers with a ``cancel`` telemetry event carrying ``request_id``
+        (a new UUID when not given) and, for an active task, a ``cancelled`` result.
+        """
+        assert self._producer is not None, "use `async with Client(...)`"
+        request: dict[str, Any] = {"schema": "qstream.control.v1", "action": "cancel",
+                                   "task_id": task_id, "request_id": request_id or str(uuid.uuid4()),
+                                   "at": time.time()}
+        if reason:
+            request["reason"] = reason
+        if requested_by:
+            request["requested_by"] = requested_by
+        await self._producer.send_and_wait(T.CONTROL, codec.encode(request),
+                                           key=task_id.encode("utf-8"),
+                                           headers=tracing.inject() or None)
+        return request
 
     async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Publish raw bytes (for tests of bad input)."""

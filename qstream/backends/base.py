@@ -161,6 +161,19 @@ class Backend(Protocol):
         (see :func:`qstream.backends.pool.warm`); ``()`` for none."""
         ...
 
+    def stoppable(self) -> bool:
+        """Whether cancelling a running :meth:`execute` stops its work (stop protocol).
+
+        A running execution is stopped by cancelling the coroutine ``execute(request)``
+        (asyncio cancellation; see :mod:`qstream.stream.stops`). True: that frees what
+        the run uses. A simulation in the process pool has its worker process
+        terminated and replaced (:class:`qstream.backends.pool.StoppablePool`); an
+        emulated queue wait ends. False: the work goes on where it was sent (e.g. a
+        job already queued on a provider without a cancel call), and its result is
+        discarded instead.
+        """
+        ...
+
 
 def check_request(spec: BackendSpec, request: ExecutionRequest) -> None:
     """Raise :class:`BackendError` if ``request`` is outside ``spec``'s limits.

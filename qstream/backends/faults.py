@@ -255,6 +255,10 @@ class FaultyBackend:
         """The inner backend's warm-ups (faults need no cache)."""
         return self.inner.warm_ups()
 
+    def stoppable(self) -> bool:
+        """As the inner backend (the injected waits are sleeps, which cancel)."""
+        return self.inner.stoppable()
+
     def draw(self, request: ExecutionRequest) -> tuple[float, float]:
         """The next two uniform draws (failure, timeout) for ``request``.
 

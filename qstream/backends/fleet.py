@@ -18,7 +18,7 @@ state-vector backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 
 from qstream.backends.base import Backend
 from qstream.backends.braket_local import BRAKET_NAME, BraketLocalBackend, braket_spec
@@ -143,7 +143,7 @@ def build_fleet(
     return fleet
 
 
-def warm_fleet(pool: ProcessPoolExecutor, names: Sequence[str] | None = None, *,
+def warm_fleet(pool: Executor, names: Sequence[str] | None = None, *,
                timeout_s: float = 300.0) -> dict[str, float]:
     """Start every worker of ``pool`` and build the caches the named backends declare.
 

@@ -370,6 +370,10 @@ class EmulatedIBMDevice:
             sim_method=out.method,
         )
 
+    def stoppable(self) -> bool:
+        """True: the queue wait is a sleep and the simulation runs in the stoppable pool."""
+        return True
+
     def warm_ups(self) -> tuple[WarmUp, ...]:
         """The device's ``Fake*`` calibration and noise model (key: the ``Fake*`` class name)."""
         return (WarmUp(self.info.fake_class, warm_device),)

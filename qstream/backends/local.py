@@ -40,3 +40,7 @@ class LocalBackend:
 
     def operational(self) -> bool:
         return True
+
+    def stoppable(self) -> bool:
+        """True: the run is in the stoppable process pool (cancelling ``execute`` kills it)."""
+        return True

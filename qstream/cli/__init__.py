@@ -1,4 +1,4 @@
-"""The ``qstream`` command line: broker, worker, executor, submit, demo, simulate, report,
+"""The ``qstream`` command line: broker, worker, executor, submit, cancel, demo, simulate, report,
 status, predictor eval.
 
 One module per command; each exposes a Typer ``app`` (a single command, or the named
@@ -12,6 +12,7 @@ import typer
 
 from qstream.cli import (
     broker,
+    cancel,
     demo,
     executor,
     predictor,
@@ -25,5 +26,5 @@ from qstream.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
-for _command in (broker, worker, executor, submit, demo, simulate, report, status, predictor):
+for _command in (broker, worker, executor, submit, cancel, demo, simulate, report, status, predictor):
     app.add_typer(_command.app)

@@ -202,3 +202,36 @@ class TaskAssembly:
             else:
                 out.extend(combine_circuit(self._parts[i]) for i in runs)
         return out
+
+
+def mark_cancelled(result: dict[str, Any], error: str) -> dict[str, Any]:
+    """Turn a ``qstream.result.v1`` (of a task stopped early) into its ``cancelled`` result.
+
+    Status ``cancelled``, ``reason`` ``cancelled`` and ``error`` (who asked, why, what
+    was withdrawn or stopped); the circuit results and metrics (the spend so far in
+    ``cost_usd``) are kept as they are.
+
+    >>> r = mark_cancelled({"status": "failed", "error": "incomplete"}, "cancelled by ann")
+    >>> r["status"], r["reason"], r["error"]
+    ('cancelled', 'cancelled', 'cancelled by ann')
+    """
+    if not error:
+        raise ConfigError("a cancelled result needs a non-empty error")
+    return {**result, "status": "cancelled", "reason": "cancelled", "error": error}
+
+
+def cancelled_result(assembly: TaskAssembly, now_s: float, error: str) -> dict[str, Any]:
+    """The ``cancelled`` result of a circuit task: the circuits that had completed.
+
+    ``results`` holds every circuit that had received all its shots (as in a failed
+    result); ``metrics.cost_usd`` is the price of every part accepted so far.
+
+    >>> asm = TaskAssembly("t", [("a", 10), ("b", 10)], submitted_at_s=0.0)
+    >>> _ = asm.add(PartResult("t/c0/s0", 0, "a", "sim", {"0": 10}, 10, queue_s=0.0,
+    ...                        run_s=1.0, price_usd=0.25, esp=1.0, quality=None,
+    ...                        readout=None), attempt=0)
+    >>> r = cancelled_result(asm, 3.0, "cancelled by ann: too slow")
+    >>> r["status"], [c["name"] for c in r["results"]], r["metrics"]["cost_usd"]
+    ('cancelled', ['a'], 0.25)
+    """
+    return mark_cancelled(assembly.result(now_s), error)

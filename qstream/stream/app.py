@@ -59,8 +59,8 @@ _RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
 
 
 def _topics(app: faust.App, specs: list[BackendSpec]) -> dict[str, faust.TopicT]:
-    names = [T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS, T.SUBTASKS,
-             T.SUBTASK_RESULTS, T.WORKFLOW_EVENTS, *(T.exec_topic(s.name) for s in specs)]
+    names = [T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.REALLOCATIONS, T.CONTROL, T.SUBTASKS,
+             T.SUBTASK_RESULTS, T.WORKFLOW_EVENTS, T.STOPS, *(T.exec_topic(s.name) for s in specs)]
     return {name: app.topic(name, partitions=1, **_RAW) for name in names}
 
 
@@ -156,3 +156,10 @@ def _attach_executors(app: faust.App, rt: Runtime, names: list[str]) -> None:
     for agent in execute.agents(backends):
         bind_agent(app, rt, agent)
     bind_timer(app, rt, execute.status_timer(backends))
+
+    async def follow_stops() -> None:
+        from qstream.stream import stops
+
+        await stops.follow(rt)
+
+    app.task(follow_stops)

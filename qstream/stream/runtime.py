@@ -40,6 +40,7 @@ from qstream.stream.fleet_health import FleetHealth
 from qstream.stream.ledger import TaskLedger
 from qstream.stream.outbox import Outbox
 from qstream.stream.ports import Message, Producer, SnapshotTable, Table, Topic
+from qstream.stream.stops import Executions
 from qstream.stream.workflows import WorkflowStore
 
 log = logging.getLogger("qstream.worker")
@@ -98,6 +99,10 @@ class Runtime:
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
         self.backends: dict[str, Any] = {}
         self.pool: Any = None
+        # Executions running in this process and the stop requests seen (qstream.stream.stops).
+        self.executions = Executions()
+        # Sub-tasks sent to their backend again after a takeover: two copies may run.
+        self.resent: set[str] = set()
         self.workflows = WorkflowStore(workflows, config)
         # Run after a takeover's state is restored (the agents' own recovery: workflows).
         self.recovery_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
@@ -214,8 +219,35 @@ class Runtime:
                 placement = self.scheduler.placement(sid)
                 if placement is not None and placement.backend == backend:
                     await self.send_exec(placement.subtask, backend)
+                    self.resent.add(sid)
                     sent += 1
         return sent
+
+    # -- stopping executions (qstream.stream.stops) ---------------------------------------
+    async def request_stop(self, request: dict[str, Any]) -> int:
+        """Stop the executions a stop request covers, here and in every executor process.
+
+        ``request`` is a :func:`qstream.stream.stops.stop_request`. It is applied to
+        this process's executions at once and published on ``qstream.stops``, which
+        every executor process follows. Returns how many were stopped here.
+        """
+        stopped = len(self.executions.stop(request))
+        await self.outbox.send(T.STOPS, request["task_id"], request)
+        return stopped
+
+    async def stop_abandoned(self, subtask_id: str, task_id: str, backends: list[str] | None,
+                             why: str) -> None:
+        """Stop the copies of a sub-task whose result is no longer needed.
+
+        ``backends`` None: every copy; else the copies on those backends. The
+        executor that stops one answers with an ``abandoned_copy`` telemetry event.
+        """
+        from qstream.stream.stops import stop_request
+
+        for backend in backends if backends is not None else [None]:
+            request = stop_request(task_id, "abandoned_copy", subtask_id=subtask_id,
+                                   backend=backend, message=why)
+            await self.request_stop(request)
 
     async def start_hedges(self, hedges: list[Hedge]) -> None:
         """Send a backup copy of each straggler to its new backend, as a new attempt.

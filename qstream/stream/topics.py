@@ -20,6 +20,8 @@ Internal topics:
 ``qstream.exec.<backend>``         1           dispatch -> that backend's executor (released
                                                work only; pending work stays in the scheduler)
 ``qstream.subtask-results``        1           plans and sub-task results -> post-process
+``qstream.stops``                  1           stop requests (cancelled tasks, abandoned copies)
+                                               -> every executor process (no consumer group)
 ``qstream.workflow-events``        1           problem tasks: start, step results and classical
                                                solves -> the workflow agent
 ``qstream.workflows-changelog``    1           compacted; workflow state of problem tasks
@@ -50,6 +52,7 @@ TELEMETRY = "qstream.telemetry"
 REALLOCATIONS = "qstream.reallocations"
 CONTROL = "qstream.control"
 SUBTASKS = "qstream.subtasks"
+STOPS = "qstream.stops"
 SUBTASK_RESULTS = "qstream.subtask-results"
 PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
 TASKS_CHANGELOG = "qstream.tasks-changelog"
@@ -85,7 +88,7 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
         TopicSpec(TASKS_CHANGELOG, compacted=True),
         TopicSpec(SUBTASKS_CHANGELOG, compacted=True),
         TopicSpec(PARTS_CHANGELOG, compacted=True),
-        TopicSpec(WORKFLOW_EVENTS),
+        TopicSpec(WORKFLOW_EVENTS), TopicSpec(STOPS),
         TopicSpec(WORKFLOWS_CHANGELOG, compacted=True),
     ]
     topics += [TopicSpec(exec_topic(b)) for b in backends]

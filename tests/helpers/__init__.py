@@ -84,6 +84,9 @@ class FakeBackend:
     def operational(self) -> bool:
         return True
 
+    def stoppable(self) -> bool:
+        return True
+
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         self.requests.append(request)
         if self.fail(request):

@@ -31,6 +31,9 @@ class CountingBackend:
     def operational(self) -> bool:
         return True
 
+    def stoppable(self) -> bool:
+        return True
+
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         self.calls += 1
         return ExecutionResult(self.spec.name, {"0": request.shots}, request.shots, 0.0, 1.0,
