@@ -12,7 +12,7 @@ EXEC = T.exec_topic("cpu_statevector")
 
 def test_agents_are_listed_once_each_on_their_topics() -> None:
     assert [a.topic for a in PIPELINE] == [T.TASKS, T.SUBTASKS, T.TELEMETRY, T.SUBTASK_RESULTS,
-                                           T.WORKFLOW_EVENTS]
+                                           T.WORKFLOW_EVENTS, T.CONTROL]
     assert len({t.name for t in TIMERS}) == len(TIMERS) == 3
 
 
