@@ -18,3 +18,10 @@ def burn(seconds: float) -> int:
 def pid() -> int:
     """This process's pid."""
     return os.getpid()
+
+
+def mark_warm(key: str) -> float:
+    """A warm-up builder: append this process's pid to the file named by ``$QSTREAM_TEST_WARM``."""
+    with open(os.environ["QSTREAM_TEST_WARM"], "a", encoding="utf-8") as f:
+        f.write(f"{os.getpid()}\n")
+    return 0.0

@@ -89,7 +89,7 @@ async def run_until_blocked(h: Harness, backend: BlockingBackend, n: int) -> lis
 
 
 def test_cancel_withdraws_pending_subtasks_and_gives_one_cancelled_result() -> None:
-    h, backend = harness(with_executor=False)  # exec records pile up: nothing runs
+    h, _backend = harness(with_executor=False)  # exec records pile up: nothing runs
     h.produce(T.TASKS, {**task(task_id="t1"), "circuits": circuits(6)}, key="t1")
     run(h.run())
     pending = [s for ids in h.rt.scheduler.pending().values() for s in ids]
