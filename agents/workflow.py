@@ -248,6 +248,7 @@ async def publish(rt: Runtime, state: WorkflowState) -> None:
 async def fail(rt: Runtime, state: WorkflowState, error: str) -> None:
     """End the problem task with a failed result carrying ``error``."""
     log.warning("problem task %s failed: %s", state.task_id, error)
+    await rt.stop_in_flight(state.step_task_id(), "its problem task failed")
     moves.retire_step(rt, state.step_task_id())
     state.answer = problem_result(state.task_id, error=error, metrics=metrics_of(state),
                                   now_s=time.time())

@@ -211,6 +211,7 @@ async def move(rt: Runtime, state: WorkflowState, to: Estimate, reason: str) -> 
     old = f"{state.algorithm}@{state.backend}"
     remaining = state.remaining_iterations()
     old_step = state.step_task_id()
+    await rt.stop_in_flight(old_step, "the rest of its loop moved")
     retire_step(rt, old_step)
     old_algorithm = state.algorithm
     if config.kind == "classical":

@@ -22,7 +22,6 @@ from qstream.errors import QStreamError
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Timer
 from qstream.stream.durable import scan_task_ids
-from qstream.stream.ledger import task_of
 from qstream.stream.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -107,17 +106,8 @@ async def finish_task(rt: Runtime, task_id: str, assembly: TaskAssembly) -> None
     else:
         await rt.outbox.publish_result(result)
     if result["status"] == "failed":
-        await stop_in_flight(rt, task_id, "its task failed")
+        await rt.stop_in_flight(task_id, "its task failed")
     rt.forget_task(task_id, cancel=result["status"] == "failed")
-
-
-async def stop_in_flight(rt: Runtime, task_id: str, why: str) -> int:
-    """Stop every in-flight copy of ``task_id``'s sub-tasks (abandoned); return how many."""
-    in_flight = [sid for ids in rt.scheduler.in_flight().values() for sid in ids
-                 if task_of(sid) == task_id]
-    for sid in sorted(set(in_flight)):
-        await rt.stop_abandoned(sid, task_id, None, f"{sid} is not needed: {why}")
-    return len(in_flight)
 
 
 async def forward_step(rt: Runtime, task_id: str, record: dict[str, Any],

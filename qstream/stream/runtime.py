@@ -249,6 +249,17 @@ class Runtime:
                                    backend=backend, message=why)
             await self.request_stop(request)
 
+    async def stop_in_flight(self, task_id: str, why: str) -> int:
+        """Stop every in-flight copy of ``task_id``'s sub-tasks (abandoned: the task failed,
+        or a loop step was withdrawn); returns how many sub-tasks were in flight."""
+        from qstream.stream.ledger import task_of
+
+        in_flight = sorted({sid for ids in self.scheduler.in_flight().values() for sid in ids
+                            if task_of(sid) == task_id})
+        for sid in in_flight:
+            await self.stop_abandoned(sid, task_id, None, f"{sid} is not needed: {why}")
+        return len(in_flight)
+
     async def start_hedges(self, hedges: list[Hedge]) -> None:
         """Send a backup copy of each straggler to its new backend, as a new attempt.
 

@@ -108,7 +108,7 @@ def test_cancel_withdraws_pending_subtasks_and_gives_one_cancelled_result() -> N
     assert (event["withdrawn"], event["stopped"], event["discarded"]) == (
         len(pending), 0, len(in_flight))
     # Nothing of the task is left in the scheduler; a stop request went to the executors.
-    assert h.rt.scheduler.pending() == {BACKEND: []} or not any(h.rt.scheduler.pending().values())
+    assert not any(h.rt.scheduler.pending().values())
     assert not any(h.rt.scheduler.in_flight().values())
     [stop] = h.sent(T.STOPS)
     assert stop["outcome"] == "cancelled" and stop["task_id"] == "t1"
@@ -305,3 +305,41 @@ def test_cancelling_a_running_classical_solve_cancels_it() -> None:
     assert result["status"] == "cancelled"
     [event] = answers(h, "s1")
     assert event["stopped"] == 1
+
+
+def test_the_losing_copy_of_a_hedge_is_stopped_when_the_other_copy_wins() -> None:
+    from qstream.core.scheduler import Hedge
+
+    cfg = config(fleet=("cpu_statevector", "braket_local"))
+    specs = fleet_specs(cfg.fleet)
+    backends = {s.name: BlockingBackend(s) for s in specs}
+    h = Harness(cfg, specs, backends=backends)
+
+    async def go() -> tuple[str, str, str]:
+        await h.deliver(h.produce(T.TASKS, task(task_id="hx"), key="hx"))
+        await h.deliver(h.records(T.SUBTASKS)[0])
+        [(home, [sid])] = [(b, ids) for b, ids in h.rt.scheduler.in_flight().items() if ids]
+        other = next(name for name in backends if name != home)
+        backends[other].fast = {0}  # the backup copy answers at once; the original blocks
+        [record] = h.records(T.exec_topic(home))
+        h.cursor[record.topic] = record.offset + 1
+        original = asyncio.ensure_future(h.deliver(record))
+        while not backends[home].started:
+            await asyncio.sleep(0)
+        # What Scheduler.hedge records for a straggler (a copy in flight elsewhere).
+        entry = h.rt.scheduler._ledger.entries[sid]
+        h.rt.scheduler._ledger.add_copy(entry, other, h.rt.now_s())
+        await h.rt.start_hedges([Hedge(entry.subtask, home, other, 5.0, 1.0, "straggler: slow",
+                                       0.0)])
+        await h.run()
+        await asyncio.wait_for(original, 5)
+        return home, other, sid
+
+    home, other, sid = run(go())
+    assert backends[home].cancelled == [sid]
+    assert [r["status"] for r in h.sent(T.RESULTS)] == ["completed"]
+    [event] = [e for e in h.sent(T.TELEMETRY) if e["event"] == "cancel"]
+    assert (event["outcome"], event["subtask_id"], event["backend"], event["stopped"]) == (
+        "abandoned_copy", sid, home, 1)
+    [stop] = h.sent(T.STOPS)
+    assert stop["backend"] == home and stop["outcome"] == "abandoned_copy"
