@@ -169,12 +169,12 @@ async def follow(rt: Runtime, *, poll_ms: int = 200) -> None:
     while True:
         consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=rt.config.bootstrap, enable_auto_commit=False,
-            **tansu_compat.consumer_settings(rt.config.broker),
+            auto_offset_reset="earliest", **tansu_compat.consumer_settings(rt.config.broker),
             **security.client_settings(rt.config.kafka))
         try:
             await consumer.start()
             consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
+            await consumer.seek_to_beginning(tp)
             while True:
                 batch = await consumer.getmany(tp, timeout_ms=poll_ms)
                 for record in batch.get(tp, ()):

@@ -3,10 +3,12 @@
 * A long 24-qubit statevector simulation is cancelled while it runs: the pool
   process running it is terminated within seconds, and the task has exactly one
   result on ``qstream.results``, with status ``cancelled``.
-* A worker stopped by SIGTERM mid-simulation leaves none of its pool processes behind.
 * A worker killed just after it consumed the cancel request (crash point
   ``cancel-received``): its successor cancels the task again, and it still has
-  exactly one ``cancelled`` result.
+  exactly one ``cancelled`` result. The successor, stopped by SIGTERM in the middle of
+  another simulation, leaves none of its pool processes behind.
+* An executor in another process (``qstream executor``) stops the simulation of a
+  task cancelled on the pipeline worker (it follows ``qstream.stops``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from qstream.client import Client
 from qstream.stream import topics as T
 
 LONG_QUBITS = 24
-LONG_LAYERS = 60  # predicted 73 s of statevector simulation (qstream.core.sim_cost)
+LONG_LAYERS = 150  # predicted 184 s of statevector simulation (qstream.core.sim_cost)
 
 
 def long_qasm(n: int = LONG_QUBITS, layers: int = LONG_LAYERS) -> str:
@@ -138,22 +140,21 @@ def test_cancelling_a_running_simulation_frees_its_cpu_and_gives_one_cancelled_r
     assert len(results_counted(url, {task_id}, timeout_s=5, settle_s=1)[task_id]) == 1
 
 
-def test_a_worker_stopped_by_sigterm_leaves_no_simulation_process(
-        worker_factory, tmp_path: Path) -> None:
-    with EmbeddedBroker() as broker:
-        handle = worker_factory(broker.url, tmp_path / "sigterm.log")
-        try:
-            submit(broker.url, long_task(f"sigterm-{uuid.uuid4().hex[:6]}"))
-            child = busy_child(handle.proc.pid)
-            children = [c.pid for c in psutil.Process(handle.proc.pid).children(recursive=True)]
-            stopped_at = time.monotonic()
-            handle.proc.terminate()
-            handle.proc.wait(60)
-            print(f"SIGTERM -> worker exited in {time.monotonic() - stopped_at:.2f} s")
-            left = [p for p in children if not gone(p)]
-            assert gone(child) and left == [], f"left behind: {left}"
-        finally:
-            handle.stop()
+def sigterm_leaves_no_child(url: str, handle: Any) -> None:
+    """SIGTERM ``handle``'s worker mid-simulation: none of its processes may be left."""
+    submit(url, long_task(f"sigterm-{uuid.uuid4().hex[:6]}"))
+    child = busy_child(handle.proc.pid)
+    children = [c.pid for c in psutil.Process(handle.proc.pid).children(recursive=True)]
+    stopped_at = time.monotonic()
+    handle.proc.terminate()
+    # Well before the simulation would end: the worker must not wait for it.
+    handle.proc.wait(30)
+    print(f"SIGTERM -> worker exited in {time.monotonic() - stopped_at:.2f} s")
+    deadline = time.monotonic() + 5.0  # a child notices its parent's exit within 0.5 s
+    while any(not gone(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [" ".join(psutil.Process(p).cmdline())[:200] for p in children if not gone(p)]
+    assert gone(child) and left == [], f"left behind: {left}"
 
 
 def test_cancel_across_a_worker_crash_still_gives_exactly_one_cancelled_result(
@@ -176,6 +177,8 @@ def test_cancel_across_a_worker_crash_still_gives_exactly_one_cancelled_result(
             results = results_counted(broker.url, {task_id}, timeout_s=120)[task_id]
             events = answers(broker.url, task_id)
             log = second.log()
+            # The successor, stopped by SIGTERM mid-simulation, leaves no process behind.
+            sigterm_leaves_no_child(broker.url, second)
         finally:
             first.stop()
             if second is not None:
@@ -183,3 +186,43 @@ def test_cancel_across_a_worker_crash_still_gives_exactly_one_cancelled_result(
     assert [r["status"] for r in results] == ["cancelled"], results
     assert "state restored in" in log
     assert [e["outcome"] for e in events if e.get("subtask_id") is None] == ["cancelled"]
+
+
+def test_an_executor_in_another_process_stops_the_cancelled_simulation(
+        worker_factory, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    task_id = f"cancel-remote-{uuid.uuid4().hex[:6]}"
+    with EmbeddedBroker() as broker:
+        log = open(tmp_path / "executor.log", "wb")  # noqa: SIM115 - owned by the process
+        executor = subprocess.Popen(
+            [sys.executable, "-m", "qstream", "executor", "--broker", broker.url,
+             "--backends", "cpu_statevector", "--time-scale", "600", "--loglevel", "INFO"],
+            stdout=log, stderr=subprocess.STDOUT)
+        worker = worker_factory(broker.url, tmp_path / "worker.log", "--no-executors",
+                                "--fleet", "cpu_statevector")
+        try:
+            submit(broker.url, long_task(task_id))
+            child = busy_child(executor.pid)
+            requested = time.monotonic()
+            cancel(broker.url, task_id)
+            while not gone(child):
+                assert time.monotonic() - requested < 30, "the executor did not stop it"
+                time.sleep(0.05)
+            print(f"cancel request -> remote executor's simulation gone in "
+                  f"{time.monotonic() - requested:.2f} s")
+            results = results_counted(broker.url, {task_id}, timeout_s=60)[task_id]
+            events = answers(broker.url, task_id)
+        finally:
+            executor.send_signal(signal.SIGTERM)
+            executor.wait(30)
+            worker.stop()
+    assert [r["status"] for r in results] == ["cancelled"]
+    [answer] = [e for e in events if e.get("subtask_id") is None]
+    # The owner could not stop it itself (another process runs it): discarded, then the
+    # executor stopped it and said so.
+    assert (answer["stopped"], answer["discarded"]) == (0, 1)
+    [stopped] = [e for e in events if e.get("subtask_id")]
+    assert stopped["stopped"] == 1 and stopped["outcome"] == "cancelled"

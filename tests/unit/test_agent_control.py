@@ -337,6 +337,7 @@ def test_the_losing_copy_of_a_hedge_is_stopped_when_the_other_copy_wins() -> Non
 
     home, other, sid = run(go())
     assert backends[home].cancelled == [sid]
+    assert [r.subtask_id for r in backends[other].requests] == [sid]  # the winner
     assert [r["status"] for r in h.sent(T.RESULTS)] == ["completed"]
     [event] = [e for e in h.sent(T.TELEMETRY) if e["event"] == "cancel"]
     assert (event["outcome"], event["subtask_id"], event["backend"], event["stopped"]) == (
