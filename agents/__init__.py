@@ -27,7 +27,8 @@ TIMERS: tuple[Timer, ...] = (reallocate.TIMER, recovery.PRUNE_TIMER, workflow.TI
 """Periodic tasks of the pipeline worker: reallocation and breaker refresh, pruning,
 rebalancing of running loops."""
 
-RECOVERY: tuple[Callable[[Runtime], Awaitable[None]], ...] = (workflow.resume,)
-"""Run after a takeover restored the tables: workflows make sure their steps are out."""
+RECOVERY: tuple[Callable[[Runtime], Awaitable[None]], ...] = (control.resume, workflow.resume)
+"""Run after a takeover restored the tables: noted cancels are finished, then workflows
+make sure their steps are out."""
 
 __all__ = ["PIPELINE", "RECOVERY", "TIMERS"]

@@ -15,10 +15,12 @@ gateway's ``DELETE /v1/tasks/{id}``, or any Kafka client) ends an active task:
   steps so far.
 
 The result goes out through the write-ahead :meth:`Outbox.publish_result`, so it
-holds across a worker crash: the control record is only committed after the
-handler returns, a successor that restored the task as active cancels it again,
-and one that finds the result recorded settles it (recovery) and answers
-``already_finished``. Every request is answered on ``qstream.telemetry`` with a
+holds across a worker crash. Before anything else the request is noted on the
+task's durable record (:meth:`TaskLedger.mark_cancelling`): a successor that
+restored the task as active finishes a noted cancel (:func:`resume`), and the
+control record, redelivered because it was not committed, cancels an un-noted one;
+a successor that finds the result recorded settles it (recovery) and a redelivered
+request is answered ``already_finished``. Every request is answered on ``qstream.telemetry`` with a
 ``cancel`` event: ``cancelled``, ``already_finished`` (nothing changed) or
 ``unknown_task`` (nothing changed).
 
@@ -85,13 +87,32 @@ async def handle(rt: Runtime, message: Any) -> None:
         event = answer(request, "already_finished",
                        f"task {task_id!r} already has its result ({status}); nothing changed")
     else:
+        # Write-ahead: once the note is in the changelog, a successor finishes the cancel
+        # even if this record's offset was committed (Faust has been seen to do so).
+        rt.ledger.mark_cancelling(task_id, request)
+        await rt.outbox.producer.flush()
         crash_point("cancel-received")
-        if record.get("workflow"):
-            event = await cancel_workflow(rt, task_id, request)
-        else:
-            event = await cancel_circuit_task(rt, task_id, record, request)
+        event = await carry_out(rt, task_id, record, request)
     log.info("cancel %s: %s", task_id, event["message"])
     await rt.outbox.send(T.TELEMETRY, task_id, event)
+
+
+async def carry_out(rt: Runtime, task_id: str, record: dict[str, Any],
+                    request: dict[str, Any]) -> dict[str, Any]:
+    """Cancel the active task ``task_id`` (circuit or problem task); return the answer."""
+    if record.get("workflow"):
+        return await cancel_workflow(rt, task_id, request)
+    return await cancel_circuit_task(rt, task_id, record, request)
+
+
+async def resume(rt: Runtime) -> None:
+    """After a takeover: finish every cancel a crashed owner had noted but not published."""
+    for task_id, record in rt.ledger.tasks_in_state("active").items():
+        request = record.get("cancel")
+        if request:
+            log.warning("finishing the cancel of %s after a takeover", task_id)
+            event = await carry_out(rt, task_id, record, request)
+            await rt.outbox.send(T.TELEMETRY, task_id, event)
 
 
 def _parts_of(rt: Runtime, task_id: str) -> tuple[list[str], list[tuple[str, str]]]:

@@ -192,6 +192,17 @@ class TaskLedger:
             record["workflow"] = True
         self.task_table.put(task_id, record)
 
+    def mark_cancelling(self, task_id: str, request: dict[str, Any]) -> None:
+        """Note on an active task's record the cancel request being carried out.
+
+        A worker taking over finishes a noted cancel even when the control record
+        itself is not redelivered (see :func:`qstream.agents.control.resume`).
+        """
+        assert self.task_table is not None
+        record = self.task_table.get(task_id)
+        if record is not None and record["state"] == "active":
+            self.task_table.put(task_id, {**record, "cancel": request})
+
     def mark_publishing(self, result: dict[str, Any], source: str | None) -> None:
         """Write-ahead record of a result about to be sent (with :attr:`results_end`)."""
         assert self.task_table is not None

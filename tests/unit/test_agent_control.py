@@ -344,3 +344,40 @@ def test_the_losing_copy_of_a_hedge_is_stopped_when_the_other_copy_wins() -> Non
         "abandoned_copy", sid, home, 1)
     [stop] = h.sent(T.STOPS)
     assert stop["backend"] == home and stop["outcome"] == "abandoned_copy"
+
+
+class _Killed(BaseException):
+    """Stands in for the SIGKILL of crash point ``cancel-received``."""
+
+
+def test_a_noted_cancel_is_finished_by_the_successor_without_the_control_record(
+        monkeypatch) -> None:
+    from qstream.agents import control as control_agent
+
+    from qstream.stream import recovery
+
+    h, _ = harness(with_executor=False)
+    h.produce(T.TASKS, {**task(task_id="t6"), "circuits": circuits(4)}, key="t6")
+    run(h.run())
+
+    def die(name: str) -> None:
+        raise _Killed(name)
+
+    monkeypatch.setattr(control_agent, "crash_point", die)
+    record = h.produce(T.CONTROL, control("t6"), key="t6")
+    h.cursor[T.CONTROL] = record.offset + 1  # its offset was committed anyway
+    try:
+        run(h.deliver(record))
+    except _Killed:
+        pass
+    else:
+        raise AssertionError("the crash point was not passed")
+    assert h.sent(T.RESULTS) == [] and h.rt.ledger.task_record("t6")["cancel"]["task_id"] == "t6"
+    monkeypatch.undo()
+    rt = h.restart()
+    run(recovery.finish_recovery(rt))
+    run(h.run())
+    [result] = h.sent(T.RESULTS)
+    assert result["status"] == "cancelled" and "cancelled by ann" in result["error"]
+    assert [e["outcome"] for e in answers(h, "t6")] == ["cancelled"]
+    assert not any(rt.scheduler.pending().values()) and not any(rt.scheduler.in_flight().values())
