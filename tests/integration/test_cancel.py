@@ -230,3 +230,16 @@ def test_an_executor_in_another_process_stops_the_cancelled_simulation(
     assert (answer["stopped"], answer["discarded"]) == (0, 1)
     [stopped] = [e for e in events if e.get("subtask_id")]
     assert stopped["stopped"] == 1 and stopped["outcome"] == "cancelled"
+
+
+def test_the_cli_prints_the_workers_answer(worker) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "qstream", "cancel", f"no-such-{uuid.uuid4().hex[:6]}",
+         "--reason", "typo", "--broker", worker.broker_url, "--wait-s", "30"],
+        capture_output=True, text=True, timeout=60)
+    text = out.stdout + out.stderr  # the console writes to stderr
+    assert out.returncode == 1, text
+    assert "unknown_task" in text and "nothing changed" in text
