@@ -43,6 +43,30 @@ class SimulationCostError(CapacityError):
     """
 
 
+class BudgetError(CapacityError):
+    """No placement of a sub-task fits its task's remaining budget (result reason ``budget``).
+
+    Attributes
+    ----------
+    backend:
+        The cheapest capable backend, or None when none is capable.
+    price_usd:
+        Its predicted price (USD).
+    remaining_usd:
+        What the task could still spend (USD): budget minus actual spend minus the
+        predicted price of its other placed, unfinished sub-tasks.
+    """
+
+    reason = "budget"
+
+    def __init__(self, message: str, *, backend: str | None = None, price_usd: float = 0.0,
+                 remaining_usd: float = 0.0) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.price_usd = price_usd
+        self.remaining_usd = remaining_usd
+
+
 class BackendError(QStreamError):
     """A backend failed to execute a sub-task."""
 

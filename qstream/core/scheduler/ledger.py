@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from qstream.core.scheduler.budget import Budgets
+from qstream.core.scheduler.fairness import FairShare
 from qstream.core.scheduler.fleet import Fleet
 from qstream.core.scheduler.types import Placement
 from qstream.core.subtask import SubTask
@@ -46,6 +48,13 @@ class Entry:
     moved_from: tuple[str, tuple[int, int]] | None = None
     # Backends running a hedge copy -> when it was released there.
     copies: dict[str, float] = field(default_factory=dict)
+    price_usd: float = 0.0  # predicted price on `backend` (what it holds of its task's budget)
+    # Backends running a hedge copy -> that copy's predicted price.
+    copy_price_usd: dict[str, float] = field(default_factory=dict)
+
+    def held_usd(self) -> float:
+        """Predicted price of this entry and of every hedge copy of it (USD)."""
+        return self.price_usd + sum(self.copy_price_usd.values())
 
 
 class Ledger:
@@ -121,9 +130,10 @@ class Ledger:
             or subtask_id in self.split_children
         )
 
-    def add_pending(self, s: SubTask, backend: str, key: Key, dur_s: float) -> None:
-        """Hold ``s`` pending on ``backend``."""
-        e = Entry(s, backend, key, dur_s)
+    def add_pending(self, s: SubTask, backend: str, key: Key, dur_s: float,
+                    price_usd: float = 0.0) -> None:
+        """Hold ``s`` pending on ``backend`` (``price_usd``: its predicted price there)."""
+        e = Entry(s, backend, key, dur_s, price_usd=price_usd)
         self.entries[s.subtask_id] = e
         self.pending[backend][s.subtask_id] = e
         self.changed_id(s.subtask_id)
@@ -143,9 +153,10 @@ class Ledger:
         e.backend = backend
         self.changed_id(sid)
 
-    def add_copy(self, e: Entry, backend: str, now_s: float) -> None:
+    def add_copy(self, e: Entry, backend: str, now_s: float, price_usd: float = 0.0) -> None:
         """Put a hedge copy of the in-flight entry in flight on ``backend``."""
         e.copies[backend] = now_s
+        e.copy_price_usd[backend] = price_usd
         self.inflight[backend][e.subtask.subtask_id] = e
         self.changed_id(e.subtask.subtask_id)
 
@@ -175,32 +186,67 @@ class Ledger:
 
     # -- credits ---------------------------------------------------------------------
 
-    def release(self, fleet: Fleet, now_s: float) -> list[tuple[SubTask, str]]:
+    def release(self, fleet: Fleet, now_s: float, fair: FairShare | None = None,
+                budgets: Budgets | None = None) -> list[tuple[SubTask, str]]:
         """Move pending sub-tasks in flight on operational backends with free credit.
 
-        Per backend in fleet order, by release key; a sub-task whose
-        ``depends_on`` have not all completed is skipped without using a credit.
-        Returned across backends by release key.
+        Per backend in fleet order, each free credit goes to the tenant chosen by
+        start-time fair queuing (``fair``, :mod:`qstream.core.scheduler.fairness`),
+        and within a tenant by release key; a sub-task whose ``depends_on`` have
+        not all completed is skipped without using a credit, and so is every
+        sub-task of a tenant at its ``max_concurrent`` and of a task whose actual
+        spend passed its budget (``budgets``). Returned across backends by
+        release key.
         """
+        fair = fair if fair is not None else FairShare()
+        inflight_of: dict[str, int] = {}
+        for q in self.inflight.values():
+            for e in q.values():
+                inflight_of[e.subtask.tenant] = inflight_of.get(e.subtask.tenant, 0) + 1
         out: list[Entry] = []
         for name, spec in fleet.specs.items():
             queue = self.pending[name]
             free = spec.capacity - len(self.inflight[name])
             if free <= 0 or not queue or not fleet.operational[name]:
                 continue
-            for e in sorted(queue.values(), key=lambda e: e.key):
-                if free <= 0:
-                    break
-                if not all(d in self.completed for d in e.subtask.depends_on):
+            by_tenant: dict[str, list[Entry]] = {}
+            for e in sorted(queue.values(), key=lambda e: e.key, reverse=True):
+                s = e.subtask
+                if budgets is not None and budgets.is_stopped(s.task_id):
                     continue
+                if not all(d in self.completed for d in s.depends_on):
+                    continue
+                by_tenant.setdefault(s.tenant, []).append(e)  # last = first in key order
+            while free > 0 and by_tenant:
+                for tenant in [t for t in by_tenant
+                               if (lim := fair.limit(t)) is not None
+                               and inflight_of.get(t, 0) >= lim]:
+                    del by_tenant[tenant]
+                if not by_tenant:
+                    break
+                tenants = sorted(by_tenant, key=lambda t: by_tenant[t][-1].key)
+                tenant = fair.pick(tenants)
+                e = by_tenant[tenant].pop()
+                if not by_tenant[tenant]:
+                    del by_tenant[tenant]
                 del queue[e.subtask.subtask_id]
                 e.released_at_s = now_s
                 self.inflight[name][e.subtask.subtask_id] = e
                 self.changed_id(e.subtask.subtask_id)
                 out.append(e)
+                fair.charge(tenant)
+                inflight_of[tenant] = inflight_of.get(tenant, 0) + 1
                 free -= 1
         out.sort(key=lambda e: e.key)
         return [(e.subtask, e.backend) for e in out]
+
+    def held_usd(self, task_id: str, exclude: str | None = None) -> float:
+        """Predicted price (USD) of ``task_id``'s held sub-tasks and their hedge copies.
+
+        ``exclude`` is a sub-task id left out (the one being placed again).
+        """
+        return sum(e.held_usd() for sid, e in self.entries.items()
+                   if e.subtask.task_id == task_id and sid != exclude)
 
     def _mark_completed(self, subtask_id: str) -> None:
         self.completed.add(subtask_id)
@@ -236,6 +282,7 @@ class Ledger:
         self.changed_id(subtask_id)
         if backend in e.copies:
             del e.copies[backend]
+            e.copy_price_usd.pop(backend, None)
             self.inflight[backend].pop(subtask_id, None)
             return True
         if backend != e.backend:
@@ -244,6 +291,7 @@ class Ledger:
         self.inflight[backend].pop(subtask_id, None)
         new_home, released_at = next(iter(e.copies.items()))
         del e.copies[new_home]
+        e.price_usd = e.copy_price_usd.pop(new_home, e.price_usd)
         e.backend = new_home
         e.released_at_s = released_at
         return True
@@ -275,11 +323,14 @@ class Ledger:
                          self.split_parent.get(subtask_id), dict(e.copies))
 
     def restore(self, placements: Sequence[Placement], completed: Sequence[str], now_s: float,
-                fleet: Fleet, dur_s: Callable[[str, SubTask], float]) -> None:
+                fleet: Fleet, dur_s: Callable[[str, SubTask], float],
+                price_usd: Callable[[str, SubTask], float] | None = None) -> None:
         """Rebuild the holdings from placements and completed ids (an empty ledger only).
 
         ``dur_s(backend, subtask)`` gives the predicted ``queue_s + run_s`` with
-        the current estimator. See :meth:`qstream.core.scheduler.Scheduler.restore`.
+        the current estimator, ``price_usd(backend, subtask)`` its predicted price
+        (what it holds of its task's budget; 0 when not given). See
+        :meth:`qstream.core.scheduler.Scheduler.restore`.
 
         Raises
         ------
@@ -296,8 +347,9 @@ class Ledger:
         for p in sorted(placements, key=lambda p: p.order):
             s = p.subtask
             fleet.spec(p.backend)
+            price = price_usd if price_usd is not None else (lambda _b, _s: 0.0)
             e = Entry(s, p.backend, release_key(s, p.order), dur_s(p.backend, s),
-                      p.released_at_s)
+                      p.released_at_s, price_usd=price(p.backend, s))
             self.entries[s.subtask_id] = e
             if p.released_at_s is None:
                 self.pending[p.backend][s.subtask_id] = e
@@ -306,6 +358,7 @@ class Ledger:
             for b, at_s in p.copies.items():
                 fleet.spec(b)
                 e.copies[b] = at_s
+                e.copy_price_usd[b] = price(b, s)
                 self.inflight[b][s.subtask_id] = e
             if p.split_of is not None:
                 self.split_parent[s.subtask_id] = p.split_of

@@ -92,6 +92,10 @@ class Scorer:
         prediction = self.predict(backend, s.features, s.shots)
         return prediction.queue_s + prediction.run_s
 
+    def price_usd(self, backend: str, s: SubTask) -> float:
+        """Predicted price (USD) of ``s`` on ``backend``."""
+        return self.predict(backend, s.features, s.shots).price_usd
+
     def score(
         self, s: SubTask, backend: str, wait_s: float, shots: int | None = None
     ) -> BackendScore:
