@@ -3,6 +3,10 @@
 Rejected input goes to ``qstream.dlq`` with its reason. When the rejected message
 still names a task (a JSON object with a string ``task_id``), the client also gets
 a ``failed`` result, so a waiting client is never left hanging.
+
+Budgets (:mod:`qstream.stream.budgets`): a new task of a tenant whose window
+budget is spent is rejected with reason ``tenant_budget``, and a circuit task
+whose cheapest placements already exceed its ``budget_usd`` with reason ``budget``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -24,9 +29,15 @@ from qstream.core.partition import (
     plan_circuits,
 )
 from qstream.core.task import CircuitRequest, Task
-from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
+from qstream.errors import (
+    BudgetError,
+    CapacityError,
+    CircuitError,
+    TaskContentError,
+    ValidationError,
+)
 from qstream.quantum.estimate import observable_circuits
-from qstream.stream import codec
+from qstream.stream import budgets, codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
 from qstream.stream.messages import failed_result
@@ -166,6 +177,9 @@ async def handle(rt: Runtime, message: Any) -> None:
         rt.metrics.tasks_rejected += 1
         return
 
+    if record is None and (why := budgets.tenant_budget_error(rt, task.tenant)) is not None:
+        await reject(rt, message, budgets.TENANT_BUDGET, why, task_id, tenant=task.tenant)
+        return
     if task.problem is not None:
         if record is None:
             try:
@@ -180,6 +194,8 @@ async def handle(rt: Runtime, message: Any) -> None:
         return
     try:
         await admit(rt, task, source, record)
+    except BudgetError as exc:
+        await reject(rt, message, budgets.BUDGET, str(exc), task_id, tenant=task.tenant)
     except CircuitError as exc:
         await reject(rt, message, "invalid_qasm", str(exc), task_id)
     except CapacityError as exc:
@@ -199,6 +215,8 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
 
     Raises
     ------
+    BudgetError
+        A new task's cheapest placements already exceed its budget (nothing is sent).
     CircuitError, CapacityError, ValidationError, TaskContentError
         The task cannot run as given (nothing is sent).
     """
@@ -213,6 +231,9 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
         allowed_backends=allowed_backends(task, rt),
         submitted_at_s=rt.now_s(),
     )
+    subtasks = [replace(s, budget_usd=task.budget_usd, tenant=task.tenant) for s in subtasks]
+    if record is None:
+        rt.scheduler.check_budget(subtasks)
     if parent is None:
         rt.metrics.tasks_accepted += 1
     plan = {
@@ -226,6 +247,7 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
         plan["observables"] = observed
     if record is None:
         rt.ledger.accept_task(task_id, source, plan, parent=parent)
+        budgets.note_task(rt, task_id, tenant=task.tenant, budget_usd=task.budget_usd)
     else:
         plan = record["plan"]  # a redelivery keeps the plan it was accepted with
     await rt.outbox.send(T.SUBTASK_RESULTS, task_id, plan)
@@ -279,7 +301,7 @@ async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str
 
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,
-                 task_id: str | None) -> None:
+                 task_id: str | None, *, tenant: str | None = None) -> None:
     """DLQ entry for a rejected record; a ``failed`` result if it names a new task.
 
     A task id qstream already knows (running, answered, or this very record
@@ -292,7 +314,8 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
     rt.metrics.tasks_rejected += 1
     await rt.outbox.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
     if task_id is not None and record is None:
-        await rt.outbox.publish_result(failed_result(task_id, error), source=source)
+        await rt.outbox.publish_result(
+            failed_result(task_id, error, reason=reason, tenant=tenant), source=source)
 
 
 AGENT = Agent("qstream.agents.partition", T.TASKS, handle, "partition")

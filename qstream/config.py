@@ -53,6 +53,7 @@ from qstream.config_env import (
     lookup,
     merge,
 )
+from qstream.config_tenants import TenantSettings
 from qstream.core.policies import POLICY_NAMES
 from qstream.core.scheduler import SchedulerConfig
 from qstream.errors import ConfigError
@@ -381,6 +382,10 @@ class WorkerConfig(_Settings):
         redelivered or resubmitted record of it is recognised and not run again.
     limits:
         Admission limits (:class:`Limits`).
+    tenants:
+        Per-tenant window budget, concurrency limit and weight, tenant name ->
+        :class:`~qstream.config_tenants.TenantSettings` (``"*"``: every tenant not
+        named); ``QSTREAM_TENANTS`` as JSON.
     kafka:
         SASL/TLS settings of every Kafka client (:class:`KafkaSecurity`).
     credentials:
@@ -419,6 +424,7 @@ class WorkerConfig(_Settings):
     breaker_cooldown_s: float = 5.0
     done_retention_s: float = 86_400.0
     limits: Limits = Field(default_factory=Limits)
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     kafka: InstanceOf[KafkaSecurity] = Field(default_factory=lambda: KafkaSecurity())
     credentials: InstanceOf[Credentials] = Field(default_factory=lambda: Credentials())
 

@@ -59,8 +59,13 @@ def dlq_entry(
     }
 
 
-def failed_result(task_id: str, error: str, *, submitted_at: float | None = None) -> dict[str, Any]:
-    """A ``qstream.result.v1`` message for a task that failed before any circuit ran."""
+def failed_result(task_id: str, error: str, *, submitted_at: float | None = None,
+                  reason: str | None = None, tenant: str | None = None) -> dict[str, Any]:
+    """A ``qstream.result.v1`` message for a task that failed before any circuit ran.
+
+    ``reason`` is its machine code (a DLQ reason, ``budget``, ``tenant_budget``),
+    ``tenant`` the task's tenant (``default`` when None); both are added when given.
+    """
     now = time.time()
     return {
         "schema": "qstream.result.v1",
@@ -73,6 +78,8 @@ def failed_result(task_id: str, error: str, *, submitted_at: float | None = None
             "jct_s": max(now - submitted_at, 0.0) if submitted_at else 0.0, "backends": [],
         },
         "completed_at": now,
+        **({"reason": reason} if reason else {}),
+        "tenant": tenant or "default",
     }
 
 
