@@ -160,7 +160,7 @@ async def handle(rt: Runtime, message: Any) -> None:
     if key is not None and key != task_id:
         await reject(rt, message, "missing_key",
                      f"record key {key!r} differs from task_id {task_id!r}; "
-                     "publish with key = task_id", task_id)
+                     "publish with key = task_id", task_id, task=task)
         return
     record = rt.ledger.task_record(task_id)
     if record is not None and record.get("source") == source:
@@ -178,30 +178,30 @@ async def handle(rt: Runtime, message: Any) -> None:
         return
 
     if record is None and (why := budgets.tenant_budget_error(rt, task.tenant)) is not None:
-        await reject(rt, message, budgets.TENANT_BUDGET, why, task_id, tenant=task.tenant)
+        await reject(rt, message, budgets.TENANT_BUDGET, why, task_id, task=task)
         return
     if task.problem is not None:
         if record is None:
             try:
                 check_solvable(rt, task)
             except CapacityError as exc:
-                await reject(rt, message, "capacity", str(exc), task_id)
+                await reject(rt, message, "capacity", str(exc), task_id, task=task)
                 return
             except TaskContentError as exc:
-                await reject(rt, message, exc.reason, str(exc), task_id)
+                await reject(rt, message, exc.reason, str(exc), task_id, task=task)
                 return
         await start_workflow(rt, task, raw, source, record)
         return
     try:
         await admit(rt, task, source, record)
     except BudgetError as exc:
-        await reject(rt, message, budgets.BUDGET, str(exc), task_id, tenant=task.tenant)
+        await reject(rt, message, budgets.BUDGET, str(exc), task_id, task=task)
     except CircuitError as exc:
-        await reject(rt, message, "invalid_qasm", str(exc), task_id)
+        await reject(rt, message, "invalid_qasm", str(exc), task_id, task=task)
     except CapacityError as exc:
-        await reject(rt, message, "capacity", str(exc), task_id)
+        await reject(rt, message, "capacity", str(exc), task_id, task=task)
     except (ValidationError, TaskContentError) as exc:
-        await reject(rt, message, exc.reason, str(exc), task_id)
+        await reject(rt, message, exc.reason, str(exc), task_id, task=task)
 
 
 async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | None, *,
@@ -301,8 +301,12 @@ async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str
 
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,
-                 task_id: str | None, *, tenant: str | None = None) -> None:
+                 task_id: str | None, *, task: Task | None = None) -> None:
     """DLQ entry for a rejected record; a ``failed`` result if it names a new task.
+
+    The result has ``reason`` (the DLQ reason), the ``tenant`` of ``task`` (the
+    decoded task, when it could be decoded) and, for a task with a budget, its
+    budget metrics.
 
     A task id qstream already knows (running, answered, or this very record
     redelivered) gets no second result.
@@ -314,8 +318,11 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
     rt.metrics.tasks_rejected += 1
     await rt.outbox.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
     if task_id is not None and record is None:
-        await rt.outbox.publish_result(
-            failed_result(task_id, error, reason=reason, tenant=tenant), source=source)
+        result = failed_result(task_id, error, reason=reason,
+                               tenant=task.tenant if task is not None else None)
+        if task is not None and task.budget_usd is not None:
+            budgets.stamp(rt, result, None, budget_usd=task.budget_usd)
+        await rt.outbox.publish_result(result, source=source)
 
 
 AGENT = Agent("qstream.agents.partition", T.TASKS, handle, "partition")

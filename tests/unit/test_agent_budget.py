@@ -76,7 +76,8 @@ def test_a_task_that_only_fits_the_qpu_is_rejected_at_admission_with_reason_budg
     [result] = h.sent(T.RESULTS)
     codec.validate(result)
     assert dlq["reason"] == "budget" and result["reason"] == "budget"
-    assert result["status"] == "failed"
+    assert result["status"] == "failed" and result["tenant"] == "default"
+    assert result["metrics"]["budget_usd"] == 0.01 and result["metrics"]["over_budget"] is False
     assert f"cheapest option is {QPU} at" in result["error"] and "0.01 USD" in result["error"]
     assert h.sent(T.SUBTASKS) == [] and backends[QPU].requests == []
 
