@@ -215,3 +215,14 @@ def test_cloudevent_origin_survives_a_takeover_before_the_result() -> None:
     h.restart()
     run(h.run())
     assert _headers_of(_result_record(h))["ce_subject"] == b"ce-fail"
+
+
+def test_result_record_carries_the_w3c_trace_context_next_to_the_cloudevent() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    h, _ = harness()
+    h.rt.outbox.tracer = TracerProvider().get_tracer("test")
+    h.produce(T.TASKS, orjson.dumps(task(task_id="ce-tr")), headers=binary_headers(ce_id="ce-tr"))
+    run(h.run())
+    headers = _headers_of(_result_record(h))
+    assert headers["traceparent"].startswith(b"00-") and headers["ce_subject"] == b"ce-tr"
