@@ -38,13 +38,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -53,7 +55,7 @@ from cloudevents.core.v1.event import CloudEvent
 from qstream.errors import CloudEventError, ValidationError
 
 __all__ = [
-    "CANCELLED", "COMPLETED", "FAILED", "SUBMITTED", "EventOrigin", "from_record",
+    "CANCELLED", "COMPLETED", "FAILED", "SUBMITTED", "EventOrigin", "from_http", "from_record",
     "result_headers", "task_from_event", "task_record_value",
 ]
 
@@ -159,39 +161,85 @@ def from_record(headers: Any, value: bytes | None) -> tuple[BaseCloudEvent, str]
     h = _headers(headers)
     value = value or b""
     if mode == "structured":
-        try:
-            envelope = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise CloudEventError(f"a structured-mode CloudEvent must be a JSON object: {exc}",
-                                  reason="cloudevent") from exc
-        if not isinstance(envelope, dict):
-            raise CloudEventError("a structured-mode CloudEvent must be a JSON object, got "
-                                  f"{type(envelope).__name__}", reason="cloudevent")
-        attributes = envelope
+        _check_required(_envelope(value), "")
     else:
         try:
             attributes = {k[3:]: v.decode("utf-8") for k, v in h.items() if k.startswith("ce_")}
         except UnicodeDecodeError as exc:
             raise CloudEventError(f"a ce_ header is not UTF-8: {exc}", reason="cloudevent") from exc
-        _check_json_content_type(h.get("content-type"))
-        try:
-            orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise CloudEventError(f"CloudEvent data is not JSON: {exc}",
-                                  reason="cloudevent_data") from exc
-    _check_required(attributes, "ce_" if mode == "binary" else "")
+        _check_binary_data(h.get("content-type"), value)
+        _check_required(attributes, "ce_")
+    message = ce_kafka.KafkaMessage(h, None, value)
+    return _built(mode, lambda: ce_kafka.from_structured(message, _FORMAT, CloudEvent)
+                  if mode == "structured" else
+                  ce_kafka.from_binary(message, _FORMAT, CloudEvent)), mode
+
+
+def from_http(headers: Mapping[str, str], body: bytes) -> tuple[BaseCloudEvent, str]:
+    """Parse an HTTP request as a CloudEvent (HTTP protocol binding 1.0.2, section 3).
+
+    Structured mode when ``Content-Type`` starts with ``application/cloudevents`` (a
+    batch, ``application/cloudevents-batch+json``, is refused); otherwise binary mode,
+    with the attributes in ``ce-`` headers (percent-decoded by the SDK).
+
+    Raises
+    ------
+    qstream.errors.CloudEventError
+        As :func:`from_record`; ``cloudevent`` also for a request that is no CloudEvent
+        at all (no ``ce-specversion`` header and no CloudEvents content type).
+
+    >>> event, mode = from_http({"ce-specversion": "1.0", "ce-id": "h-1", "ce-source": "/x",
+    ...                          "ce-type": SUBMITTED, "content-type": "application/json"},
+    ...                         b'{"shots": 5}')
+    >>> mode, event.get_id()
+    ('binary', 'h-1')
+    """
+    h = {k.lower(): v for k, v in headers.items()}
+    content_type = h.get("content-type", "").strip().lower()
+    if content_type.startswith("application/cloudevents-batch"):
+        raise CloudEventError("batched CloudEvents are not accepted; send one event per "
+                              "request", reason="cloudevent")
+    message = ce_http.HTTPMessage(h, body or b"")
+    if content_type.startswith(STRUCTURED_PREFIX):
+        _check_required(_envelope(body or b""), "")
+        return _built("structured", lambda: ce_http.from_structured(message, _FORMAT,
+                                                                    CloudEvent)), "structured"
+    _check_binary_data(h.get("content-type", "").encode("utf-8") or None, body or b"")
+    _check_required({k[3:]: unquote(v) for k, v in h.items() if k.startswith("ce-")}, "ce-")
+    return _built("binary", lambda: ce_http.from_binary(message, _FORMAT, CloudEvent)), "binary"
+
+
+def _envelope(value: bytes) -> dict[str, Any]:
+    """A structured-mode value parsed as the JSON object it must be."""
     try:
-        if mode == "structured":
-            event = ce_kafka.from_structured(ce_kafka.KafkaMessage(h, None, value), _FORMAT,
-                                             CloudEvent)
-        else:
-            event = ce_kafka.from_binary(ce_kafka.KafkaMessage(h, None, value), _FORMAT,
-                                         CloudEvent)
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise CloudEventError(f"a structured-mode CloudEvent must be a JSON object: {exc}",
+                              reason="cloudevent") from exc
+    if not isinstance(envelope, dict):
+        raise CloudEventError("a structured-mode CloudEvent must be a JSON object, got "
+                              f"{type(envelope).__name__}", reason="cloudevent")
+    return envelope
+
+
+def _check_binary_data(content_type: bytes | None, value: bytes) -> None:
+    """A binary-mode event's data: a JSON content type and JSON bytes."""
+    _check_json_content_type(content_type)
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise CloudEventError(f"CloudEvent data is not JSON: {exc}",
+                              reason="cloudevent_data") from exc
+
+
+def _built(mode: str, build: Callable[[], BaseCloudEvent]) -> BaseCloudEvent:
+    """Run the SDK's parser; its errors become ``cloudevent`` errors."""
+    try:
+        return build()
     except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
         # ValueError also covers the SDK's isoparse of an invalid `time`.
         raise CloudEventError(f"malformed {mode}-mode CloudEvent: {_describe(exc)}",
                               reason="cloudevent") from exc
-    return event, mode
 
 
 REQUIRED = ("specversion", "id", "source", "type")

@@ -226,3 +226,42 @@ def test_result_record_carries_the_w3c_trace_context_next_to_the_cloudevent() ->
     run(h.run())
     headers = _headers_of(_result_record(h))
     assert headers["traceparent"].startswith(b"00-") and headers["ce_subject"] == b"ce-tr"
+
+
+# -- the HTTP binding (the gateway's POST /) ------------------------------------------------
+
+
+def http_headers(**overrides: str | None) -> dict[str, str]:
+    attrs: dict[str, str | None] = {"ce-specversion": "1.0", "ce-id": "h-1",
+                                    "ce-source": "/apis/lab%20one", "ce-type": C.SUBMITTED,
+                                    "Content-Type": "application/json"}
+    attrs.update(overrides)
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def test_http_binary_mode_percent_decodes_header_values() -> None:
+    event, mode = C.from_http(http_headers(), orjson.dumps(task(task_id="h")))
+    assert mode == "binary" and event.get_source() == "/apis/lab one"
+    raw, origin = C.task_from_event(event, "http")
+    assert orjson.loads(raw)["task_id"] == "h" and origin.mode == "http"
+
+
+def test_http_structured_mode_and_refused_batches() -> None:
+    event, mode = C.from_http({"content-type": "application/cloudevents+json"},
+                              structured(data=task(task_id="hs")))
+    assert mode == "structured" and event.get_data()["task_id"] == "hs"
+    with pytest.raises(CloudEventError, match="batch"):
+        C.from_http({"content-type": "application/cloudevents-batch+json"}, b"[]")
+
+
+@pytest.mark.parametrize("headers, body, reason", [
+    ({"content-type": "application/json"}, b"{}", "cloudevent"),  # not a CloudEvent at all
+    (http_headers(**{"ce-id": None}), b"{}", "cloudevent"),
+    (http_headers(**{"ce-specversion": "0.3"}), b"{}", "cloudevent"),
+    (http_headers(**{"Content-Type": "text/csv"}), b"a,b", "cloudevent_data"),
+    (http_headers(), b"{", "cloudevent_data"),
+])
+def test_http_malformed_events(headers: dict[str, str], body: bytes, reason: str) -> None:
+    with pytest.raises(CloudEventError) as err:
+        C.from_http(headers, body)
+    assert err.value.reason == reason
