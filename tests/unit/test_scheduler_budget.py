@@ -317,3 +317,23 @@ def test_fair_sharing_and_budgets_hold_in_the_simulator(policy: str) -> None:
     assert max(b) < sorted(a)[len(a) // 5]  # B done before A's fastest fifth is
     fifo = run("A").result.jct_by_tenant["A"]
     assert sorted(fifo)[-5] > max(b)  # one tenant: the late five wait behind the flood
+
+
+def test_admission_reserves_the_cheapest_price_of_subtasks_still_to_come() -> None:
+    # Equal speed, the pricier one first in fleet order: with no price weight, a greedy
+    # placement takes it for the first sub-task and leaves the second too little.
+    specs = [qpu("pricey", per_second_usd=0.06, queue_s_per_pending_job=0.0),
+             qpu("cheap", per_second_usd=0.04, queue_s_per_pending_job=0.0)]
+    w = CostWeights(time=1.0, error=0.0, cost=0.0)
+
+    def place(reserve: bool) -> list[str]:
+        sched = make(specs)
+        cheap = sched.cheapest(subtask("x"))[1]
+        subs = [budgeted(f"t/c{i}/s0", 2.1 * cheap, weights=w) for i in range(2)]
+        if reserve:
+            sched.check_budget(subs)
+        return [sched.submit(s, 0.0)[0].backend for s in subs]
+
+    with pytest.raises(BudgetError):
+        place(reserve=False)
+    assert place(reserve=True) == ["cheap", "cheap"]

@@ -4,12 +4,17 @@ A sub-task carries its task's ``budget_usd`` (None: no budget). The scheduler
 never places a sub-task (on submission, split, requeue, reallocation or as a
 hedge copy) where its predicted price exceeds its task's *remaining* budget::
 
-    remaining_usd = budget_usd - spent_usd - held_usd
+    remaining_usd = budget_usd - spent_usd - held_usd - reserved_usd
 
 ``spent_usd`` is the actual spend learned from the task's executions
 (:meth:`Budgets.record_spend`), ``held_usd`` the predicted price of the task's
 other placed, unfinished sub-tasks (pending, in flight and every hedge copy:
-``Entry.price_usd`` and ``Entry.copy_price_usd`` of the ledger).
+``Entry.price_usd`` and ``Entry.copy_price_usd`` of the ledger), and
+``reserved_usd`` the cheapest predicted price of each of its sub-tasks that was
+admitted but not yet submitted (:meth:`Budgets.reserve`, at admission): placing
+sub-tasks one at a time, greedily, must not spend what a later one needs for its
+cheapest placement, so a task admitted because its cheapest placements fit can
+always be placed (while the predictions hold).
 
 **Cheaper as it tightens.** The cost term of :mod:`qstream.core.cost` is
 ``w_cost * price_usd / price_ref_usd``. For a sub-task with a budget the
@@ -150,6 +155,9 @@ class Budgets:
     stopped:
         Tasks whose actual spend passed their budget: none of their pending
         sub-tasks is released any more.
+    reserved_usd:
+        Task id -> {sub-task id -> cheapest predicted price (USD)} of its admitted
+        sub-tasks not yet submitted.
 
     Examples
     --------
@@ -165,6 +173,23 @@ class Budgets:
         self.budget_usd: dict[str, float] = {}
         self.spent_usd: dict[str, float] = {}
         self.stopped: set[str] = set()
+        self.reserved_usd: dict[str, dict[str, float]] = {}
+
+    def reserve(self, task_id: str, prices: dict[str, float]) -> None:
+        """Hold ``prices`` (sub-task id -> cheapest predicted USD) for sub-tasks to come."""
+        self.reserved_usd.setdefault(task_id, {}).update(prices)
+
+    def unreserve(self, s: SubTask) -> None:
+        """``s`` is being placed: its reservation gives way to its placement."""
+        held = self.reserved_usd.get(s.task_id)
+        if held is not None:
+            held.pop(s.subtask_id, None)
+            if not held:
+                del self.reserved_usd[s.task_id]
+
+    def reserved(self, task_id: str) -> float:
+        """Predicted USD reserved for ``task_id``'s sub-tasks not yet submitted."""
+        return sum(self.reserved_usd.get(task_id, {}).values())
 
     def register(self, task_id: str, budget_usd: float | None) -> None:
         """Note the budget of ``task_id`` (None: it has none; nothing is kept)."""
@@ -212,10 +237,13 @@ class Budgets:
         """
         if s.budget_usd is None:
             return None
-        return s.budget_usd - self.spent(s.task_id) - held_usd
+        reserved = self.reserved_usd.get(s.task_id, {})
+        others = sum(v for sid, v in reserved.items() if sid != s.subtask_id)
+        return s.budget_usd - self.spent(s.task_id) - held_usd - others
 
     def forget(self, task_id: str) -> None:
         """Drop everything about a finished task."""
         self.budget_usd.pop(task_id, None)
         self.spent_usd.pop(task_id, None)
         self.stopped.discard(task_id)
+        self.reserved_usd.pop(task_id, None)

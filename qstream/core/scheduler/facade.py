@@ -339,7 +339,10 @@ class Scheduler:
         """Raise if the cheapest placements of ``subtasks`` (one task) exceed its budget.
 
         Admission's check: each sub-task at its cheapest capable backend, summed,
-        against the budget minus what the task already spent.
+        against the budget minus what the task already spent. When they fit, each
+        sub-task's cheapest price is reserved until it is submitted, so that the
+        sub-tasks placed first leave the later ones their cheapest placement
+        (:mod:`qstream.core.scheduler.budget`).
 
         Raises
         ------
@@ -352,8 +355,10 @@ class Scheduler:
         assert s0.budget_usd is not None
         total = 0.0
         names: list[str] = []
+        prices: list[float] = []
         for s in subtasks:
             found = self.cheapest(s)
+            prices.append(0.0 if found is None else found[1])
             if found is None:
                 continue  # a capacity problem, reported by submit
             names.append(found[0])
@@ -367,6 +372,9 @@ class Scheduler:
                 f"the budget is {s0.budget_usd:.4g} USD ({max(left, 0.0):.4g} USD remains)",
                 backend=names[0] if len(set(names)) == 1 else where, price_usd=total,
                 remaining_usd=max(left, 0.0))
+        self._budgets.register(s0.task_id, s0.budget_usd)
+        self._budgets.reserve(s0.task_id, {s.subtask_id: price for s, price in zip(
+            subtasks, prices, strict=True)})
 
     # -- moves -------------------------------------------------------------------------
 

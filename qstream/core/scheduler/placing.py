@@ -54,6 +54,7 @@ def submit(ledger: Ledger, scorer: Scorer, subtask: SubTask, now_s: float,
             f"no backend can run sub-task {subtask.subtask_id!r}: {'; '.join(why)}"
         )
     budgets.register(subtask.task_id, subtask.budget_usd)
+    budgets.unreserve(subtask)
     left = remaining_usd(ledger, budgets, subtask)
     key = ledger.next_key(subtask)
     waits = {b: scorer.wait_s(b, key, now_s) for b in pool}
