@@ -280,12 +280,6 @@ class Scheduler:
 
     # -- budgets and tenants ---------------------------------------------------------
 
-    def set_tenants(self, tenants: Mapping[str, TenantShare] | None,
-                    default_share: TenantShare | None = None) -> None:
-        """Replace the tenants' shares (their fair-queuing tags are kept)."""
-        self._fair.shares = dict(tenants or {})
-        self._fair.default = default_share if default_share is not None else TenantShare()
-
     def record_spend(self, task_id: str, usd: float) -> bool:
         """Add ``usd`` of actual spend (one execution's ``price_usd``) to ``task_id``.
 
