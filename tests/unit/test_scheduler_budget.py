@@ -337,3 +337,17 @@ def test_admission_reserves_the_cheapest_price_of_subtasks_still_to_come() -> No
     with pytest.raises(BudgetError):
         place(reserve=False)
     assert place(reserve=True) == ["cheap", "cheap"]
+
+
+def test_a_late_tenant_is_scored_by_its_fair_share_wait_not_the_whole_flood() -> None:
+    specs = [sim("fast", overhead_s=1.0), sim("slow", overhead_s=30.0)]
+    sched = make(specs)
+    for i in range(40):
+        sched.submit(replace(subtask(f"a{i}/c0/s0", task_id=f"a{i}"), tenant="A"), 0.0)
+    a_late = sched.submit(replace(subtask("a99/c0/s0", task_id="a99"), tenant="A"), 0.0)[0]
+    (b,) = sched.submit(replace(subtask("b0/c0/s0", task_id="b0"), tenant="B"), 0.0)
+    fast_a = next(x for x in a_late.scores if x.backend == "fast")
+    fast_b = next(x for x in b.scores if x.backend == "fast")
+    # A's next one waits behind A's whole backlog; B's would be released next on "fast".
+    assert fast_a.wait_s > 10 * fast_b.wait_s
+    assert b.backend == "fast"

@@ -94,6 +94,7 @@ class Scheduler:
             self._fleet, self._ledger, predictor, config,
             policy if policy is not None else CostPolicy(
                 "predictive-realloc", reallocates=True, hedges=True),
+            self._fair,
         )
 
     # The scorer holds these; a caller may swap one (a restored predictor, say).

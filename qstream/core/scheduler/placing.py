@@ -57,7 +57,7 @@ def submit(ledger: Ledger, scorer: Scorer, subtask: SubTask, now_s: float,
     budgets.unreserve(subtask)
     left = remaining_usd(ledger, budgets, subtask)
     key = ledger.next_key(subtask)
-    waits = {b: scorer.wait_s(b, key, now_s) for b in pool}
+    waits = {b: scorer.wait_s(b, key, now_s, subtask.tenant) for b in pool}
     scores = sorted(budget.fit(subtask, [scorer.score(subtask, b, waits[b]) for b in pool],
                                left, scorer.config.scales), key=scorer.order)
     best = scorer.choose(subtask, scores)
@@ -116,8 +116,8 @@ def requeue(ledger: Ledger, scorer: Scorer, subtask_id: str, now_s: float,
         )
     left = remaining_usd(ledger, budgets if budgets is not None else Budgets(), s)
     scores = sorted(
-        budget.fit(s, [scorer.score(s, b, scorer.wait_s(b, e.key, now_s)) for b in pool],
-                   left, scorer.config.scales), key=scorer.order
+        budget.fit(s, [scorer.score(s, b, scorer.wait_s(b, e.key, now_s, s.tenant))
+                       for b in pool], left, scorer.config.scales), key=scorer.order
     )
     best = scorer.choose(s, scores)
     ledger.add_pending(s, best.backend, e.key, best.prediction.queue_s + best.prediction.run_s,
