@@ -14,6 +14,7 @@ rebuilds itself from those records after a failover (:meth:`Ledger.restore`).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -86,7 +87,11 @@ class Ledger:
 
     def __init__(self, names: Sequence[str], *, record_changes: bool = False) -> None:
         self.entries: dict[str, Entry] = {}
+        # Task id -> ids of its held entries (budget sums without a scan of all).
+        self.by_task: dict[str, set[str]] = {}
         self.pending: dict[str, dict[str, Entry]] = {n: {} for n in names}
+        # Backend -> tenant -> its pending sub-tasks there (release's fast path).
+        self.pending_tenants: dict[str, Counter[str]] = {n: Counter() for n in names}
         self.inflight: dict[str, dict[str, Entry]] = {n: {} for n in names}
         self.completed: set[str] = set()
         self.split_children: dict[str, set[str]] = {}
@@ -135,7 +140,9 @@ class Ledger:
         """Hold ``s`` pending on ``backend`` (``price_usd``: its predicted price there)."""
         e = Entry(s, backend, key, dur_s, price_usd=price_usd)
         self.entries[s.subtask_id] = e
+        self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
         self.pending[backend][s.subtask_id] = e
+        self.pending_tenants[backend][s.tenant] += 1
         self.changed_id(s.subtask_id)
 
     def add_split(self, parent_id: str, part_ids: Sequence[str]) -> None:
@@ -148,7 +155,9 @@ class Ledger:
         """Move a pending entry to ``backend``; ``info`` is the token that bars a move back."""
         sid = e.subtask.subtask_id
         del self.pending[e.backend][sid]
+        self._uncount(e.backend, e.subtask.tenant)
         self.pending[backend][sid] = e
+        self.pending_tenants[backend][e.subtask.tenant] += 1
         e.moved_from = (e.backend, info)
         e.backend = backend
         self.changed_id(sid)
@@ -165,8 +174,14 @@ class Ledger:
         sid = e.subtask.subtask_id
         self.changed_id(sid)
         del self.entries[sid]
+        held = self.by_task.get(e.subtask.task_id)
+        if held is not None:
+            held.discard(sid)
+            if not held:
+                del self.by_task[e.subtask.task_id]
         self.inflight[e.backend].pop(sid, None)
-        self.pending[e.backend].pop(sid, None)
+        if self.pending[e.backend].pop(sid, None) is not None:
+            self._uncount(e.backend, e.subtask.tenant)
         for b in e.copies:
             self.inflight[b].pop(sid, None)
 
@@ -209,14 +224,26 @@ class Ledger:
             free = spec.capacity - len(self.inflight[name])
             if free <= 0 or not queue or not fleet.operational[name]:
                 continue
+            # Each tenant's eligible sub-tasks in key order, at most `free` of each: the
+            # scan stops once every tenant pending here has that many.
             by_tenant: dict[str, list[Entry]] = {}
-            for e in sorted(queue.values(), key=lambda e: e.key, reverse=True):
+            short = set(self.pending_tenants[name])
+            for e in sorted(queue.values(), key=lambda e: e.key):
                 s = e.subtask
+                if s.tenant not in short:
+                    continue
                 if budgets is not None and budgets.is_stopped(s.task_id):
                     continue
                 if not all(d in self.completed for d in s.depends_on):
                     continue
-                by_tenant.setdefault(s.tenant, []).append(e)  # last = first in key order
+                got = by_tenant.setdefault(s.tenant, [])
+                got.append(e)
+                if len(got) >= free:
+                    short.discard(s.tenant)
+                    if not short:
+                        break
+            for got in by_tenant.values():
+                got.reverse()  # last = first in key order
             while free > 0 and by_tenant:
                 for tenant in [t for t in by_tenant
                                if (lim := fair.limit(t)) is not None
@@ -230,6 +257,7 @@ class Ledger:
                 if not by_tenant[tenant]:
                     del by_tenant[tenant]
                 del queue[e.subtask.subtask_id]
+                self._uncount(name, tenant)
                 e.released_at_s = now_s
                 self.inflight[name][e.subtask.subtask_id] = e
                 self.changed_id(e.subtask.subtask_id)
@@ -240,13 +268,19 @@ class Ledger:
         out.sort(key=lambda e: e.key)
         return [(e.subtask, e.backend) for e in out]
 
+    def _uncount(self, backend: str, tenant: str) -> None:
+        counts = self.pending_tenants[backend]
+        counts[tenant] -= 1
+        if counts[tenant] <= 0:
+            del counts[tenant]
+
     def held_usd(self, task_id: str, exclude: str | None = None) -> float:
         """Predicted price (USD) of ``task_id``'s held sub-tasks and their hedge copies.
 
         ``exclude`` is a sub-task id left out (the one being placed again).
         """
-        return sum(e.held_usd() for sid, e in self.entries.items()
-                   if e.subtask.task_id == task_id and sid != exclude)
+        return sum(self.entries[sid].held_usd() for sid in self.by_task.get(task_id, ())
+                   if sid != exclude)
 
     def _mark_completed(self, subtask_id: str) -> None:
         self.completed.add(subtask_id)
@@ -351,8 +385,10 @@ class Ledger:
             e = Entry(s, p.backend, release_key(s, p.order), dur_s(p.backend, s),
                       p.released_at_s, price_usd=price(p.backend, s))
             self.entries[s.subtask_id] = e
+            self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
             if p.released_at_s is None:
                 self.pending[p.backend][s.subtask_id] = e
+                self.pending_tenants[p.backend][s.tenant] += 1
             else:
                 self.inflight[p.backend][s.subtask_id] = e
             for b, at_s in p.copies.items():

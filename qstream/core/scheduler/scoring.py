@@ -169,8 +169,8 @@ class Scorer:
         """
         queue = self.ledger.pending[backend].values()
         fair = self.fair
-        if (tenant is None or fair is None
-                or all(e.subtask.tenant == tenant for e in queue)):
+        tenants = self.ledger.pending_tenants[backend]
+        if tenant is None or fair is None or not (tenants.keys() - {tenant}):
             return sum(e.dur_s for e in queue if e.key < key)
         by_tenant: dict[str, list[Entry]] = {}
         for e in queue:
