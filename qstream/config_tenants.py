@@ -62,7 +62,7 @@ def settings_of(tenants: Mapping[str, TenantSettings], tenant: str) -> TenantSet
     (2.0, 3, 1.0)
     """
     found = tenants.get(tenant) or tenants.get(OTHER_TENANTS)
-    return found if found is not None else TenantSettings()
+    return found if found is not None else TenantSettings.model_validate({})
 
 
 def shares(tenants: Mapping[str, TenantSettings]) -> tuple[dict[str, TenantShare], TenantShare]:
