@@ -296,3 +296,31 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
 
 
 AGENT = Agent("qstream.agents.partition", T.TASKS, handle, "partition")
+
+
+def admission_checks(task: Task, rt: Runtime) -> list[CircuitInput]:
+    """Every check :func:`handle` runs on a circuit task before partitioning it, for
+    callers that must answer before publishing (the HTTP gateway): the limits, the
+    circuits' QASM and widths, and the ``kinds`` allow-list. Parses QASM, so call it
+    in an executor.
+
+    Returns
+    -------
+    list of CircuitInput
+        The analysed circuits (features, measurement groups).
+
+    Raises
+    ------
+    ValidationError
+        ``reason="limit"``: shots, circuits or qubits beyond this worker's limits.
+    CircuitError
+        Invalid QASM (the DLQ reason is ``invalid_qasm``).
+    CapacityError
+        No backend of a requested kind (DLQ reason ``capacity``).
+    TaskContentError
+        Observables that do not fit their circuit.
+    """
+    _check_limits(task, rt)
+    circuits = _analyze(task, rt)
+    allowed_backends(task, rt)
+    return circuits
