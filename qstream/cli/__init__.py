@@ -13,6 +13,7 @@ import typer
 from qstream.cli import (
     broker,
     demo,
+    estimate,
     executor,
     gateway,
     predictor,
@@ -26,6 +27,6 @@ from qstream.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
-for _command in (broker, worker, executor, submit, gateway, demo, simulate, report, status,
-                 predictor):
+for _command in (broker, worker, executor, submit, gateway, estimate, demo, simulate, report,
+                 status, predictor):
     app.add_typer(_command.app)

@@ -108,7 +108,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def broker_down(request: Request, exc: BrokerError) -> JSONResponse:
         return _error(503, "broker", str(exc))
 
-    @app.get("/healthz", response_model=M.Probe, tags=["probes"])
+    @app.get("/healthz", response_model=M.Probe, response_model_exclude_none=True,
+             tags=["probes"])
     async def healthz() -> dict[str, Any]:
         """The process is up."""
         return {"status": "ok"}
@@ -220,7 +221,7 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "status_at": status.get("at") if status is not None else None,
                 "reference": planner.reference_prediction(spec, fleet)})
         return {"reference_circuit": REFERENCE_QASM, "reference_shots": REFERENCE_SHOTS,
-                "predictor": planner.info().to_dict(), "backends": out}
+                "predictor": planner.info(fleet).to_dict(), "backends": out}
 
     @app.post("/v1/estimate", response_model=M.EstimateOut, responses=_ERRORS,
               openapi_extra={"requestBody": M.task_request_body()}, tags=["fleet"])

@@ -100,12 +100,20 @@ class Planner:
     def specs(self) -> list[BackendSpec]:
         return self.rt.specs
 
-    def info(self) -> PredictorInfo:
+    def info(self, fleet: FleetState) -> PredictorInfo:
+        """Where the predictions come from, and whether pending jobs were known."""
         if self._offset < 0:
-            return PredictorInfo("priors", 0, "no predictor snapshot on the broker yet: "
+            info = PredictorInfo("priors", 0, "no predictor snapshot on the broker yet: "
                                  "calibration priors only")
-        n = self.rt.predictor.n_learned
-        return PredictorInfo("snapshot", n, f"the worker's online predictor ({n} observations)")
+        else:
+            n = self.rt.predictor.n_learned
+            info = PredictorInfo("snapshot", n, f"the worker's online predictor ({n} observations)")
+        unknown = [s.name for s in self.rt.specs if fleet.pending_jobs(s.name) is None]
+        if unknown:
+            note = (f"{info.note}; no backend_status telemetry of {', '.join(unknown)}: "
+                    "their queue waits assume 0 pending jobs")
+            info = PredictorInfo(info.source, info.observations, note)
+        return info
 
     async def refresh(self, fleet: FleetState) -> None:
         """Restore the predictor when a newer snapshot was read (unpickled in an executor)."""
@@ -171,7 +179,7 @@ class Planner:
         return {
             "task_id": task.task_id,
             "policy": rt.policy.name,
-            "predictor": self.info().to_dict(),
+            "predictor": self.info(fleet).to_dict(),
             "subtasks": [_decision(d) for d in decisions],
             "choice": _choice(decisions),
             "at": time.time(),

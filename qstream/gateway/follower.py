@@ -126,14 +126,18 @@ class Follower:
         (:func:`qstream.stream.worker.resolve_broker`).
     kafka:
         SASL/TLS settings.
+    topics:
+        What to read (default :data:`TOPICS`; ``qstream estimate`` reads only the
+        telemetry and the predictor changelog).
     on_record:
         Called after each applied record (tests; None: nothing).
     """
 
     def __init__(self, broker: str, index: TaskIndex, fleet: FleetState, *,
-                 kafka: KafkaSecurity | None = None,
+                 kafka: KafkaSecurity | None = None, topics: tuple[str, ...] = TOPICS,
                  on_record: Callable[[str], None] | None = None) -> None:
         self.broker = broker
+        self.topics = topics
         self.index = index
         self.fleet = fleet
         self.kafka = kafka
@@ -159,10 +163,10 @@ class Follower:
         try:
             await asyncio.wait_for(consumer.start(), timeout_s)
             existing = await asyncio.wait_for(consumer.topics(), timeout_s)
-            missing = [t for t in TOPICS if t not in existing]
+            missing = [t for t in self.topics if t not in existing]
             if missing:
                 raise BrokerError(f"topics {', '.join(missing)} do not exist on {bootstrap}")
-            partitions = [TopicPartition(t, p) for t in TOPICS
+            partitions = [TopicPartition(t, p) for t in self.topics
                           for p in sorted(consumer.partitions_for_topic(t) or ())]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
@@ -201,6 +205,26 @@ class Follower:
             if end > 0 and await consumer.position(tp) < end:
                 return False
         return True
+
+    async def read_to_end(self, timeout_s: float = 60.0) -> None:
+        """Read until caught up, then stop (a one-shot reader: ``qstream estimate``).
+
+        Raises
+        ------
+        BrokerError
+            If the end is not reached within ``timeout_s``.
+        """
+        runner = asyncio.create_task(self.run())
+        try:
+            await asyncio.wait_for(self.caught_up.wait(), timeout_s)
+        except TimeoutError as exc:
+            raise BrokerError(f"could not read to the end of {', '.join(self.topics)} "
+                              f"within {timeout_s:g} s") from exc
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await self.stop()
 
     async def stop(self) -> None:
         if self._consumer is not None:
