@@ -31,7 +31,6 @@ from qstream.cli._common import (
     SecretsFileOpt,
     UsernameOpt,
     check_policy,
-    console,
     fail,
     kafka,
     secrets,
