@@ -1,13 +1,18 @@
-"""`qstream estimate` as a user runs it: calibration priors offline, live state with a broker."""
+"""`qstream gateway` and `qstream estimate` as a user runs them."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import orjson
+
+from qstream.broker import free_port
 
 QASM_DIR = Path(__file__).resolve().parent.parent / "data" / "qasm"
 
@@ -44,3 +49,28 @@ def test_an_invalid_file_fails_with_the_reason(tmp_path: Path) -> None:
     bad.write_text("OPENQASM 2.0; qreg q[1]; foo q[0];")
     proc = estimate(str(bad))
     assert proc.returncode == 2 and "foo" in proc.stderr
+
+
+def test_gateway_command_serves_openapi_and_becomes_ready(broker) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "qstream", "gateway", "--broker",
+                             broker.url.replace("tansu://", "kafka://"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "not ready within 60 s"
+            time.sleep(0.1)
+        spec = httpx.get(f"{base}/openapi.json").json()
+        assert spec["info"]["title"] == "qstream gateway" and "/v1/tasks" in spec["paths"]
+    finally:
+        proc.terminate()
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert proc.wait(30) in (0, -signal.SIGTERM)
