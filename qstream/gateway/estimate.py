@@ -17,6 +17,11 @@ not known to the gateway and counts as zero local wait.
 Without a snapshot (no worker has learned yet, or no broker) the predictor is the
 calibration priors' and the answer says so (``predictor.source = "priors"``).
 
+A problem task is estimated as the workflow agent selects its solver
+(:func:`qstream.agents.workflow_moves.choose`: every configuration's predicted queue
+wait, run time, accuracy and price, and the chosen one), with the selection models of
+the worker's snapshot (key ``b"selection"``) when there is one.
+
 The reference circuit of ``/v1/backends`` is :data:`REFERENCE_QASM`, a 2-qubit Bell
 circuit, with :data:`REFERENCE_SHOTS` shots.
 
@@ -42,7 +47,7 @@ from qstream.core.task import Task
 from qstream.errors import ConfigError, EstimateError
 from qstream.gateway.follower import FleetState
 from qstream.stream.ledger import TaskLedger
-from qstream.stream.runtime import SNAPSHOT_KEY, Runtime
+from qstream.stream.runtime import Runtime
 
 REFERENCE_QASM = ('OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2]; '
                   "h q[0]; cx q[0], q[1]; measure q -> c;")
@@ -119,9 +124,9 @@ class Planner:
         """Restore the predictor when a newer snapshot was read (unpickled in an executor)."""
         if fleet.snapshot_offset == self._offset or fleet.snapshot is None:
             return
-        data, offset = fleet.snapshot, fleet.snapshot_offset
+        offset = fleet.snapshot_offset
         shadow = Runtime(self.rt.config, self.rt.specs, topics={}, producer=_NoProducer(),
-                         ledger=TaskLedger(), snapshots={SNAPSHOT_KEY: data})
+                         ledger=TaskLedger(), snapshots=dict(fleet.snapshots))
         try:
             await asyncio.get_running_loop().run_in_executor(None, shadow.restore_predictor)
         except ConfigError:
@@ -154,14 +159,11 @@ class Planner:
         ------
         ValidationError, TaskContentError, CircuitError, CapacityError
             As the partition agent would reject the task (nothing is published anyway).
-        EstimateError
-            For a problem task (not estimated here yet).
         """
-        if task.problem is not None:
-            raise EstimateError("estimates of problem tasks are not supported yet; "
-                                "give circuits")
         await self.refresh(fleet)
         rt = self.rt
+        if task.problem is not None:
+            return await self._estimate_problem(task, fleet)
         circuits = await asyncio.get_running_loop().run_in_executor(
             None, admission_checks, task, rt)
         from qstream.agents.partition import allowed_backends
@@ -180,8 +182,35 @@ class Planner:
             "task_id": task.task_id,
             "policy": rt.policy.name,
             "predictor": self.info(fleet).to_dict(),
-            "subtasks": [_decision(d) for d in decisions],
+            "subtasks": [_decision(d) for d in decisions], "selection": None,
             "choice": _choice(decisions),
+            "at": time.time(),
+        }
+
+
+    async def _estimate_problem(self, task: Task, fleet: FleetState) -> dict[str, Any]:
+        """A problem task: the workflow agent's selection (:func:`agents.workflow_moves.choose`)
+        over every configuration, on the live state."""
+        from qstream.agents.partition import check_solvable
+        from qstream.agents.workflow import new_state
+        from qstream.agents.workflow_moves import choose
+
+        assert task.problem is not None
+        rt = self.rt
+        await asyncio.get_running_loop().run_in_executor(None, check_solvable, rt, task)
+        async with self._lock:
+            rt.clear_state()
+            self._apply_fleet(fleet)
+            selection = choose(rt, new_state(rt, task), task.problem,
+                               iterations=task.max_iterations)
+            rt.clear_state()
+        best = selection.chosen
+        return {
+            "task_id": task.task_id, "policy": rt.policy.name,
+            "predictor": self.info(fleet).to_dict(), "subtasks": [],
+            "selection": selection.to_dict(),
+            "choice": {"backends": [best.configuration.backend], "price_usd": best.price_usd,
+                       "time_s": best.queue_s + best.run_s, "error": 1.0 - best.accuracy},
             "at": time.time(),
         }
 

@@ -10,8 +10,9 @@ be one batch short (``design.md``, "The embedded broker").
 
 Besides the task index it keeps the fleet's live state (:class:`FleetState`): the
 latest ``backend_status`` and ``breaker`` event per backend, and the latest
-predictor snapshot from ``qstream.predictor-changelog`` (key ``b"predictor"``, the
-raw pickle bytes the worker's Faust table writes with the ``raw`` serializer; see
+snapshots on ``qstream.predictor-changelog``: key ``b"predictor"`` (the fleet
+predictor) and ``b"selection"`` (the solver-selection models), the raw pickle bytes
+the worker's Faust table writes with the ``raw`` serializer (see
 :meth:`qstream.stream.runtime.Runtime.save_snapshot`).
 """
 
@@ -52,18 +53,23 @@ class FleetState:
         backend -> its latest ``backend_status`` telemetry event.
     breakers:
         backend -> its latest ``breaker`` telemetry event.
-    snapshot:
-        The latest predictor snapshot bytes (pickle, :meth:`Predictor.snapshot
-        <qstream.core.predictor.Predictor.snapshot>`), or None.
+    snapshots:
+        Key -> the latest snapshot bytes on ``qstream.predictor-changelog`` (pickle:
+        :meth:`Predictor.snapshot <qstream.core.predictor.Predictor.snapshot>` under
+        ``b"predictor"``, the selection models under ``b"selection"``).
     snapshot_offset:
-        Its offset on ``qstream.predictor-changelog`` (-1: none); a new offset is a new
-        snapshot.
+        Offset of the latest of them (-1: none); a new offset is a new snapshot.
     """
 
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
     breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    snapshot: bytes | None = None
+    snapshots: dict[bytes, bytes] = field(default_factory=dict)
     snapshot_offset: int = -1
+
+    @property
+    def snapshot(self) -> bytes | None:
+        """The latest predictor snapshot, or None."""
+        return self.snapshots.get(SNAPSHOT_KEY)
 
     def feed_telemetry(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("backend"), str):
@@ -75,9 +81,13 @@ class FleetState:
             self.breakers[message["backend"]] = message
 
     def feed_snapshot(self, key: bytes | None, value: bytes | None, offset: int) -> None:
-        if key == SNAPSHOT_KEY:
-            self.snapshot = value or None  # a tombstone deletes it
-            self.snapshot_offset = offset
+        if key is None:
+            return
+        if value:
+            self.snapshots[key] = value
+        else:
+            self.snapshots.pop(key, None)  # a tombstone deletes it
+        self.snapshot_offset = offset
 
     def pending_jobs(self, backend: str) -> int | None:
         event = self.status.get(backend)

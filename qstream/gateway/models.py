@@ -144,7 +144,11 @@ class EstimateOut(BaseModel):
     task_id: str
     policy: str
     predictor: PredictorInfo
-    subtasks: list[SubtaskEstimate]
+    subtasks: list[SubtaskEstimate] = Field(description="Circuit tasks: every sub-task's "
+                                                         "placement (empty for a problem task).")
+    selection: dict[str, Any] | None = Field(
+        None, description="Problem tasks: the solver selection (every configuration's "
+                          "queue_s, run_s, accuracy, price_usd and cost terms, and the chosen).")
     choice: ChoiceOut
     at: float
 

@@ -286,3 +286,21 @@ def test_probes_and_openapi(idle) -> None:
     body = spec["paths"]["/v1/tasks"]["post"]["requestBody"]["content"]["application/json"]
     assert "shots" in body["schema"]["properties"]
     assert "text/html" in httpx.get(f"{base}/docs").headers["content-type"]
+
+
+def test_estimate_of_a_problem_task_is_the_workflow_agents_selection(live) -> None:
+    ring = {"kind": "maxcut", "num_nodes": 6,
+            "edges": [[i, (i + 1) % 6] for i in range(6)]}
+    r = httpx.post(f"{live}/v1/estimate", json={"problem": ring, "algorithms": ["qaoa"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    selection = body["selection"]
+    assert body["subtasks"] == [] and selection["chosen"].startswith("qaoa@")
+    candidates = selection["candidates"]
+    assert {c["solver"] for c in candidates} == {"qaoa"} and len(candidates) >= 4
+    totals = [c["terms"]["total"] for c in candidates]
+    assert totals == sorted(totals)
+    assert body["choice"]["backends"] == [candidates[0]["backend"]]
+    assert body["choice"]["price_usd"] == pytest.approx(candidates[0]["price_usd"])
+    # with live backend status, the emulated IBM devices' queues are not empty
+    assert max(c["queue_s"] for c in candidates if c["backend"].startswith("ibm_")) > 0
