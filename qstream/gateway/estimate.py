@@ -97,7 +97,8 @@ class Planner:
     def __init__(self, config: WorkerConfig, specs: list[BackendSpec]) -> None:
         self.rt = Runtime(config, specs, topics={}, producer=_NoProducer(), ledger=TaskLedger(),
                           snapshots={})
-        self._offset = -1
+        self._offset = -1  # offset of the snapshot in use (-1: the priors)
+        self._tried = -1  # offset of the last snapshot tried (a bad one is not retried)
         self._lock = asyncio.Lock()
         self.reference: CircuitFeatures = analyze_qasm(REFERENCE_QASM, "bell")
 
@@ -122,9 +123,9 @@ class Planner:
 
     async def refresh(self, fleet: FleetState) -> None:
         """Restore the predictor when a newer snapshot was read (unpickled in an executor)."""
-        if fleet.snapshot_offset == self._offset or fleet.snapshot is None:
+        if fleet.snapshot_offset == self._tried or fleet.snapshot is None:
             return
-        offset = fleet.snapshot_offset
+        offset = self._tried = fleet.snapshot_offset
         shadow = Runtime(self.rt.config, self.rt.specs, topics={}, producer=_NoProducer(),
                          ledger=TaskLedger(), snapshots=dict(fleet.snapshots))
         try:

@@ -304,3 +304,19 @@ def test_estimate_of_a_problem_task_is_the_workflow_agents_selection(live) -> No
     assert body["choice"]["price_usd"] == pytest.approx(candidates[0]["price_usd"])
     # with live backend status, the emulated IBM devices' queues are not empty
     assert max(c["queue_s"] for c in candidates if c["backend"].startswith("ibm_")) > 0
+
+
+def test_backends_use_the_workers_predictor_snapshot_once_it_has_learned(live) -> None:
+    # 12 executions: the worker snapshots its predictor every 10 learned observations
+    many = {"shots": 100, "circuits": [{"name": f"bell{i}", "qasm": BELL} for i in range(12)],
+            "kinds": ["simulator"]}
+    task_id = httpx.post(f"{live}/v1/tasks", json=many).json()["task_id"]
+    assert poll(live, task_id, ("completed", "failed"))["status"] == "completed"
+    deadline = time.monotonic() + 30
+    predictor = httpx.get(f"{live}/v1/backends").json()["predictor"]
+    while predictor["source"] != "snapshot" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        predictor = httpx.get(f"{live}/v1/backends").json()["predictor"]
+    assert predictor["source"] == "snapshot" and predictor["observations"] >= 10, predictor
+    estimate = httpx.post(f"{live}/v1/estimate", json=circuit_task()).json()
+    assert estimate["predictor"]["source"] == "snapshot"

@@ -118,3 +118,30 @@ def test_parse_task_fills_in_schema_and_id_and_keeps_given_ones() -> None:
     with pytest.raises(ValidationError, match="limit is 10") as err:
         parse_task(orjson.dumps(TASK), max_bytes=10)
     assert err.value.reason == "too_large"
+
+
+def test_planner_restores_the_workers_snapshot_and_predicts_with_it() -> None:
+    from qstream.backends.fleet import fleet_specs
+    from qstream.config import WorkerConfig
+    from qstream.core.observation import ExecutionObservation
+    from qstream.core.predictor import Predictor
+    from qstream.gateway.estimate import REFERENCE_SHOTS, Planner
+
+    config = WorkerConfig(fleet=("cpu_statevector", "braket_local"))
+    specs = fleet_specs(config.fleet)
+    planner, fleet = Planner(config, specs), FleetState()
+    cpu = specs[0]
+    before = planner.reference_prediction(cpu, fleet)["run_s"]
+    learned = Predictor(specs)
+    for _ in range(20):  # the CPU backend turned out 10x slower than its prior
+        learned.learn(ExecutionObservation(cpu.name, planner.reference, REFERENCE_SHOTS, 0,
+                                           queue_s=0.0, run_s=10 * before, error=0.0,
+                                           price_usd=0.0))
+    fleet.feed_snapshot(SNAPSHOT_KEY, learned.snapshot(), 7)
+    asyncio.run(planner.refresh(fleet))
+    info = planner.info(fleet)
+    assert (info.source, info.observations) == ("snapshot", 20)
+    assert planner.reference_prediction(cpu, fleet)["run_s"] > 3 * before
+    fleet.feed_snapshot(SNAPSHOT_KEY, b"not a pickle", 8)  # a bad snapshot keeps the last good
+    asyncio.run(planner.refresh(fleet))
+    assert planner.info(fleet).observations == 20
