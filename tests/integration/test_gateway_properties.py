@@ -28,6 +28,8 @@ def gateway_url() -> Iterator[str]:
         yield base
 
 
+# schemathesis' own strategies use `random` (its warning, not this test's)
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 def test_no_generated_request_gets_a_server_error(gateway_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{gateway_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
