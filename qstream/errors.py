@@ -116,6 +116,32 @@ class SchedulerLookupError(QStreamError):
     """
 
 
+CLOUDEVENT_REASONS = ("cloudevent", "cloudevent_type", "cloudevent_data")
+"""DLQ reasons of :class:`CloudEventError` (each is also in ``qstream.dlq.v1``'s enum)."""
+
+
+class CloudEventError(ValidationError):
+    """A record or request is a CloudEvent qstream cannot accept as a task submission.
+
+    Attributes
+    ----------
+    reason:
+        One of :data:`CLOUDEVENT_REASONS`: ``cloudevent`` (a required attribute missing
+        or invalid, specversion not 1.0, a structured value that is not a JSON event),
+        ``cloudevent_type`` (a type other than ``dev.qstream.task.submitted``) or
+        ``cloudevent_data`` (data that is not a JSON task object, or a non-JSON
+        content type).
+
+    >>> CloudEventError("no id", reason="cloudevent").reason
+    'cloudevent'
+    """
+
+    def __init__(self, message: str, *, reason: str = "cloudevent") -> None:
+        if reason not in CLOUDEVENT_REASONS:
+            raise ValueError(f"unknown CloudEvent reason {reason!r}")
+        super().__init__(message, reason=reason)
+
+
 class GatewayError(QStreamError):
     """The HTTP gateway cannot answer a request as asked (see its subclasses)."""
 

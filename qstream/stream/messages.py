@@ -59,10 +59,14 @@ def dlq_entry(
     }
 
 
-def failed_result(task_id: str, error: str, *, submitted_at: float | None = None) -> dict[str, Any]:
-    """A ``qstream.result.v1`` message for a task that failed before any circuit ran."""
+def failed_result(task_id: str, error: str, *, submitted_at: float | None = None,
+                  reason: str | None = None) -> dict[str, Any]:
+    """A ``qstream.result.v1`` message for a task that failed before any circuit ran
+    (``reason``: its machine-friendly cause, e.g. the DLQ reason)."""
     now = time.time()
+    extra = {} if reason is None else {"reason": reason}
     return {
+        **extra,
         "schema": "qstream.result.v1",
         "task_id": task_id,
         "status": "failed",

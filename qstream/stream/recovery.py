@@ -73,7 +73,8 @@ async def finish_recovery(rt: Runtime) -> None:
                             task_id, found[task_id])
             else:
                 log.warning("re-publishing the unconfirmed result of %s", task_id)
-                await rt.outbox.send_result_record(rec["result"], rec.get("source"))
+                await rt.outbox.send_result_record(rec["result"], rec.get("source"),
+                                                   cloudevent=rec.get("cloudevent"))
             rt.forget_task(task_id)
     for task_id, assembly in list(rt.ledger.assemblies.items()):
         if assembly.done:

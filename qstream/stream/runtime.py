@@ -92,7 +92,8 @@ class Runtime:
         # restored their state; timers of a standby worker do nothing.
         self.owner = not self.stateful
         self.tracer = tracing.tracer()
-        self.outbox = Outbox(topics, producer, ledger, self.metrics, self.tracer)
+        self.outbox = Outbox(topics, producer, ledger, self.metrics, self.tracer,
+                             all_results_as_cloudevents=config.result_cloudevents == "all")
         self.health = FleetHealth(specs, config, self.outbox)
         # "subtask_id#attempt" of the execution events learned from (bounded).
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
