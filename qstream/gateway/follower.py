@@ -30,9 +30,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from qstream.config import KafkaSecurity
-from qstream.errors import BrokerError
+from qstream.errors import BrokerError, ValidationError
 from qstream.gateway.view import TaskIndex
-from qstream.stream import security, tansu_compat
+from qstream.stream import cloudevents, security, tansu_compat
 from qstream.stream import topics as T
 from qstream.stream.runtime import SNAPSHOT_KEY
 
@@ -112,11 +112,19 @@ class FleetState:
 
 
 def apply(index: TaskIndex, fleet: FleetState, topic: str, key: bytes | None,
-          value: bytes | None, offset: int) -> None:
-    """Apply one record to the index and the fleet state (bad JSON is skipped)."""
+          value: bytes | None, offset: int, headers: Any = None) -> None:
+    """Apply one record to the index and the fleet state (bad JSON is skipped).
+
+    A task record that is a CloudEvent (binary or structured mode) is unwrapped to its
+    task first, as the partition agent does (:func:`qstream.stream.cloudevents.task_record_value`:
+    a task without ``task_id`` takes the event's id).
+    """
     if topic == T.PREDICTOR_CHANGELOG:
         fleet.feed_snapshot(key, value, offset)
         return
+    if topic == T.TASKS:
+        with contextlib.suppress(ValidationError):  # a bad event: its DLQ entry tells
+            value, _ = cloudevents.task_record_value(headers, value)
     try:
         message = orjson.loads(value) if value else None
     except orjson.JSONDecodeError:
@@ -201,7 +209,7 @@ class Follower:
             for tp, records in batch.items():
                 for record in records:
                     apply(self.index, self.fleet, tp.topic, record.key, record.value,
-                          record.offset)
+                          record.offset, record.headers)
                     self.records += 1
                     if self.on_record is not None:
                         self.on_record(tp.topic)

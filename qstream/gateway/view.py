@@ -239,22 +239,15 @@ class TaskIndex:
 
 
 def _task_id_of(message: dict[str, Any], key: bytes | None) -> str | None:
-    """A task record's id: its ``task_id``, a structured CloudEvent's ``data.task_id``, its
-    ``id`` (a CloudEvent task without one takes the event's id), else the record key.
+    """A task record's id: its ``task_id``, else the record key (a CloudEvent record is
+    unwrapped to its task before it gets here, see :func:`qstream.gateway.follower.apply`).
 
-    >>> _task_id_of({"task_id": "a"}, None), _task_id_of({}, b"k")
-    ('a', 'k')
-    >>> _task_id_of({"specversion": "1.0", "id": "e1", "data": {"shots": 1}}, None)
-    'e1'
+    >>> _task_id_of({"task_id": "a"}, None), _task_id_of({}, b"k"), _task_id_of({}, None)
+    ('a', 'k', None)
     """
     task_id = message.get("task_id")
     if isinstance(task_id, str) and task_id:
         return task_id
-    data = message.get("data")
-    if "specversion" in message and isinstance(data, dict):
-        inner = data.get("task_id") or message.get("id")
-        if isinstance(inner, str) and inner:
-            return inner
     if key:
         return key.decode("utf-8", "replace")
     return None

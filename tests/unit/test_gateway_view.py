@@ -73,10 +73,21 @@ def test_events_are_bounded_and_counts_are_not() -> None:
 
 
 def test_cloudevent_records_and_keys_name_the_task() -> None:
-    index = fed((T.TASKS, None, {"specversion": "1.0", "id": "ev-1", "data": {"shots": 1}}),
-                (T.TASKS, b"keyed", {"schema": "qstream.task.v1"}),
-                (T.TASKS, None, [1, 2]))
-    assert set(index.tasks) == {"ev-1", "keyed"}
+    index, fleet = TaskIndex(), FleetState()
+    task = orjson.dumps({k: v for k, v in TASK.items() if k != "task_id"})
+    binary = [("ce_specversion", b"1.0"), ("ce_id", b"ev-bin"), ("ce_source", b"/test"),
+              ("ce_type", b"dev.qstream.task.submitted"), ("content-type", b"application/json")]
+    apply(index, fleet, T.TASKS, None, task, 0, binary)
+    structured = orjson.dumps({"specversion": "1.0", "id": "ev-str", "source": "/test",
+                               "type": "dev.qstream.task.submitted",
+                               "datacontenttype": "application/json",
+                               "data": orjson.loads(task)})
+    apply(index, fleet, T.TASKS, None, structured,
+          1, [("content-type", b"application/cloudevents+json")])
+    apply(index, fleet, T.TASKS, b"keyed", orjson.dumps({"schema": "qstream.task.v1"}), 2)
+    apply(index, fleet, T.TASKS, None, b"[1, 2]", 3)
+    apply(index, fleet, T.TASKS, None, task, 4, [*binary[:1], ("ce_type", b"other")])  # bad event
+    assert set(index.tasks) == {"ev-bin", "ev-str", "keyed"}
 
 
 def test_subscribers_get_later_events_until_they_unsubscribe() -> None:
