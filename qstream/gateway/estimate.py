@@ -126,10 +126,16 @@ class Planner:
         if fleet.snapshot_offset == self._tried or fleet.snapshot is None:
             return
         offset = self._tried = fleet.snapshot_offset
-        shadow = Runtime(self.rt.config, self.rt.specs, topics={}, producer=_NoProducer(),
-                         ledger=TaskLedger(), snapshots=dict(fleet.snapshots))
+        config, specs, snapshots = self.rt.config, self.rt.specs, dict(fleet.snapshots)
+
+        def restored() -> Runtime:  # builds models and unpickles: off the event loop
+            shadow = Runtime(config, specs, topics={}, producer=_NoProducer(),
+                             ledger=TaskLedger(), snapshots=snapshots)
+            shadow.restore_predictor()
+            return shadow
+
         try:
-            await asyncio.get_running_loop().run_in_executor(None, shadow.restore_predictor)
+            shadow = await asyncio.get_running_loop().run_in_executor(None, restored)
         except ConfigError:
             return  # not a snapshot of this format: keep what we have
         self.rt = shadow
