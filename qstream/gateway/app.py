@@ -14,6 +14,9 @@ route                                      answer
 ``GET /v1/backends``                       the fleet, live state, reference predictions
 ``POST /v1/estimate``                      per sub-task and backend: predictions, cost,
                                            the choice; publishes nothing
+``POST /``                                 the CloudEvents HTTP binding (binary or
+                                           structured): a ``dev.qstream.task.submitted``
+                                           event is taken like ``POST /v1/tasks``
 ``GET /healthz``, ``GET /readyz``          process up; producer connected and index caught up
 =========================================  =================================================
 
@@ -37,6 +40,7 @@ from qstream.errors import (
     BrokerError,
     CapacityError,
     CircuitError,
+    CloudEventError,
     EstimateError,
     TaskConflictError,
     TaskContentError,
@@ -47,6 +51,7 @@ from qstream.gateway import models as M
 from qstream.gateway.estimate import REFERENCE_QASM, REFERENCE_SHOTS
 from qstream.gateway.service import Gateway
 from qstream.gateway.view import Event, TaskView
+from qstream.stream import cloudevents
 
 LAST_EVENTS = 10
 """Events shown in ``GET /v1/tasks/{task_id}`` (all of them: ``/events``)."""
@@ -133,6 +138,32 @@ def create_app(gateway: Gateway) -> FastAPI:
         body = await request.body()
         try:
             task_id = await gateway.submit(body)
+        except TaskConflictError as exc:
+            return _error(409, exc.reason, str(exc), exc.status)
+        except (ValidationError, TaskContentError, CircuitError, CapacityError) as exc:
+            return _rejected(exc)
+        return {"task_id": task_id}
+
+    @app.post("/", status_code=202, response_model=M.Accepted, responses=_ERRORS,
+              tags=["tasks"])
+    async def submit_cloudevent(request: Request) -> Any:
+        """CloudEvents HTTP binding: a ``dev.qstream.task.submitted`` event (binary mode:
+        ``ce-`` headers and the task as the body; structured mode:
+        ``application/cloudevents+json``) whose data is a qstream.task.v1. A task without
+        ``task_id`` takes the event's ``id``; its result carries CloudEvent headers."""
+        if not gateway.follower.caught_up.is_set():
+            return _error(503, "not_ready", "the gateway is still reading the topics; retry")
+        body = await request.body()
+        limit = gateway.config.limits.max_message_bytes
+        if len(body) > limit:
+            return _error(413, "too_large", f"message is {len(body)} bytes; the limit is {limit}")
+        try:
+            event, _ = cloudevents.from_http(dict(request.headers), body)
+            raw, origin = cloudevents.task_from_event(event, "http")
+        except CloudEventError as exc:
+            return _error(400, exc.reason, str(exc))
+        try:
+            task_id = await gateway.submit(raw, headers=cloudevents.submission_headers(origin))
         except TaskConflictError as exc:
             return _error(409, exc.reason, str(exc), exc.status)
         except (ValidationError, TaskContentError, CircuitError, CapacityError) as exc:

@@ -161,8 +161,12 @@ class Gateway:
             await loop.run_in_executor(None, admission_checks, task, rt)
         return message, task
 
-    async def submit(self, body: bytes) -> str:
+    async def submit(self, body: bytes, *,
+                     headers: list[tuple[str, bytes]] | None = None) -> str:
         """Admit and publish a task (key = task_id, after the broker's ack); its id.
+
+        ``headers`` go on the record (binary-mode CloudEvent attributes of a task that
+        came as a CloudEvent: ``POST /``).
 
         Raises
         ------
@@ -179,7 +183,7 @@ class Gateway:
             raise TaskConflictError(
                 f"task_id {task.task_id!r} is already known (status {known.status}); "
                 "submit under a new task_id", reason="duplicate", status=known.status)
-        await self._client().submit(message)
+        await self._client().submit(message, headers=headers)
         self.index.accepted(task.task_id)
         return task.task_id
 

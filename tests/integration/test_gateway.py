@@ -320,3 +320,56 @@ def test_backends_use_the_workers_predictor_snapshot_once_it_has_learned(live) -
     assert predictor["source"] == "snapshot" and predictor["observations"] >= 10, predictor
     estimate = httpx.post(f"{live}/v1/estimate", json=circuit_task()).json()
     assert estimate["predictor"]["source"] == "snapshot"
+
+
+def _result_headers(url: str, task_id: str, timeout_s: float = 60.0) -> dict[str, bytes]:
+    """Headers of the task's result record on qstream.results (waits for it)."""
+    async def go() -> dict[str, bytes]:
+        consumer = AIOKafkaConsumer(T.RESULTS, bootstrap_servers=url.split("://", 1)[1],
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    **tansu_compat.consumer_settings(url))
+        await consumer.start()
+        try:
+            async for r in consumer:
+                if orjson.loads(r.value)["task_id"] == task_id:
+                    return dict(r.headers or ())
+        finally:
+            await consumer.stop()
+        raise AssertionError("unreachable")
+    return asyncio.run(asyncio.wait_for(go(), timeout_s))
+
+
+def test_cloudevents_http_binding_binary_and_structured(live, worker) -> None:
+    binary_id, structured_id = f"gw-ceb-{uuid.uuid4().hex[:8]}", f"gw-ces-{uuid.uuid4().hex[:8]}"
+    r = httpx.post(f"{live}/", content=orjson.dumps(circuit_task(shots=400)), headers={
+        "ce-specversion": "1.0", "ce-id": binary_id, "ce-source": "/knative/kafkasink%2Flab",
+        "ce-type": "dev.qstream.task.submitted", "content-type": "application/json"})
+    assert r.status_code == 202 and r.json() == {"task_id": binary_id}, r.text  # the event id
+    envelope = {"specversion": "1.0", "id": structured_id, "source": "/pipes",
+                "type": "dev.qstream.task.submitted", "data": circuit_task(shots=300)}
+    r = httpx.post(f"{live}/", content=orjson.dumps(envelope),
+                   headers={"content-type": "application/cloudevents+json"})
+    assert r.status_code == 202 and r.json() == {"task_id": structured_id}, r.text
+    for task_id, shots in ((binary_id, 400), (structured_id, 300)):
+        body = poll(live, task_id, ("completed", "failed", "cancelled"))
+        assert body["status"] == "completed", body
+        assert all(sum(c["counts"].values()) == shots for c in body["result"]["results"])
+        headers = _result_headers(worker.broker_url, task_id)
+        assert headers["ce_type"] == b"dev.qstream.task.completed"
+        assert headers["ce_subject"] == task_id.encode()
+
+
+def test_cloudevents_http_binding_rejects_malformed_events(idle) -> None:
+    url, base = idle
+    cases = [
+        ({"content-type": "application/json"}, circuit_task(), "cloudevent"),  # no ce- headers
+        ({"ce-specversion": "1.0", "ce-id": "x", "ce-source": "/s", "ce-type": "com.other",
+          "content-type": "application/json"}, circuit_task(), "cloudevent_type"),
+        ({"ce-specversion": "1.0", "ce-id": "x", "ce-source": "/s",
+          "ce-type": "dev.qstream.task.submitted", "content-type": "application/json"},
+         circuit_task(shots=0), "schema"),
+    ]
+    for headers, body, reason in cases:
+        r = httpx.post(f"{base}/", content=orjson.dumps(body), headers=headers)
+        assert 400 <= r.status_code < 500 and r.json()["reason"] == reason, r.text
+    assert not published(url, T.TASKS, "x")
