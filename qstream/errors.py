@@ -164,3 +164,33 @@ class CloudEventError(ValidationError):
         if reason not in CLOUDEVENT_REASONS:
             raise ValueError(f"unknown CloudEvent reason {reason!r}")
         super().__init__(message, reason=reason)
+
+
+class GatewayError(QStreamError):
+    """The HTTP gateway cannot answer a request as asked (see its subclasses)."""
+
+
+class UnknownTaskError(GatewayError):
+    """No task with this id was ever submitted (as far as the topics read so far tell)."""
+
+
+class TaskConflictError(GatewayError):
+    """The request conflicts with the task's state: its id is already taken, or it has
+    already finished (nothing to cancel).
+
+    Attributes
+    ----------
+    reason:
+        ``duplicate`` (the DLQ reason of a resubmitted task_id) or ``finished``.
+    status:
+        The task's status when the conflict was found.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class EstimateError(GatewayError):
+    """An estimate cannot be computed for this input (e.g. a problem task)."""

@@ -1,5 +1,5 @@
-"""The ``qstream`` command line: broker, worker, executor, submit, demo, simulate, report,
-status, predictor eval.
+"""The ``qstream`` command line: broker, worker, executor, submit, gateway, estimate, demo,
+simulate, report, status, predictor eval.
 
 One module per command; each exposes a Typer ``app`` (a single command, or the named
 ``predictor`` group), registered below in one loop. What they share (the console,
@@ -13,7 +13,9 @@ import typer
 from qstream.cli import (
     broker,
     demo,
+    estimate,
     executor,
+    gateway,
     predictor,
     report,
     simulate,
@@ -25,5 +27,6 @@ from qstream.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
-for _command in (broker, worker, executor, submit, demo, simulate, report, status, predictor):
+for _command in (broker, worker, executor, submit, gateway, estimate, demo, simulate, report,
+                 status, predictor):
     app.add_typer(_command.app)

@@ -56,7 +56,7 @@ from qstream.errors import CloudEventError, ValidationError
 
 __all__ = [
     "CANCELLED", "COMPLETED", "FAILED", "SUBMITTED", "EventOrigin", "from_http", "from_record",
-    "result_headers", "task_from_event", "task_record_value",
+    "result_headers", "submission_headers", "task_from_event", "task_record_value",
 ]
 
 SUBMITTED = "dev.qstream.task.submitted"
@@ -346,6 +346,18 @@ def task_record_value(headers: Any, value: bytes | None, *, max_bytes: int | Non
     if parsed is None:
         return value, None
     return task_from_event(*parsed)
+
+
+def submission_headers(origin: EventOrigin) -> list[tuple[str, bytes]]:
+    """Binary-mode Kafka headers that carry a submission event on to ``qstream.tasks``
+    (the gateway's ``POST /``), so its result gets CloudEvent headers too.
+
+    >>> submission_headers(EventOrigin("e-1", "/x", SUBMITTED, "http"))[1]
+    ('ce_id', b'e-1')
+    """
+    attrs = {"ce_specversion": "1.0", "ce_id": origin.id, "ce_source": origin.source,
+             "ce_type": origin.type, "content-type": "application/json"}
+    return [(k, v.encode("utf-8")) for k, v in attrs.items()]
 
 
 def result_headers(result: Mapping[str, Any], *, now_s: float | None = None,
