@@ -38,7 +38,7 @@ from opentelemetry import trace
 
 from qstream.core.assembly import cancelled_result, mark_cancelled
 from qstream.errors import ValidationError
-from qstream.stream import codec, ledger
+from qstream.stream import budgets, codec, ledger
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
 from qstream.stream.crash_points import crash_point
@@ -160,6 +160,8 @@ async def cancel_circuit_task(rt: Runtime, task_id: str, record: dict[str, Any],
     now = time.time()
     result = (cancelled_result(assembly, now, error) if assembly is not None else
               mark_cancelled(failed_result(task_id, error), error))
+    # Tenant and budget metrics; the spend is the larger of the parts' and the recorded one.
+    budgets.stamp(rt, result, record, spent_usd=rt.scheduler.spent_usd(task_id))
     # Publish first (as post-processing does): its parts may only go once the result is
     # recorded. A crash before this line redoes it all on the redelivered record.
     await rt.outbox.publish_result(result)
@@ -180,7 +182,9 @@ async def cancel_workflow(rt: Runtime, task_id: str, request: dict[str, Any]) ->
     counts = {"withdrawn": 0, "stopped": 0, "discarded": 0}
     if state is None:  # not started yet: its start event will find it answered
         error = f"{who_and_why(request)}; the loop had not started"
-        await rt.outbox.publish_result(mark_cancelled(failed_result(task_id, error), error))
+        result = mark_cancelled(failed_result(task_id, error), error)
+        budgets.stamp(rt, result, rt.ledger.task_record(task_id))
+        await rt.outbox.publish_result(result)
         return answer(request, "cancelled", f"task {task_id!r} cancelled before its loop "
                       "started", **counts)
     if state.phase == "publishing":  # its answer is being published: let it finish

@@ -16,8 +16,8 @@ from opentelemetry import trace
 
 from qstream.core.scheduler import Decision
 from qstream.core.subtask import SubTask
-from qstream.errors import CapacityError, ValidationError
-from qstream.stream import codec
+from qstream.errors import BudgetError, CapacityError, ValidationError
+from qstream.stream import budgets, codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
 from qstream.stream.runtime import Runtime
@@ -96,6 +96,10 @@ async def handle(rt: Runtime, message: Any) -> None:
         return  # redelivered after its task finished (or of a task never accepted)
     try:
         decisions = rt.scheduler.submit(subtask, rt.now_s())
+    except BudgetError as exc:
+        budgets.note_task(rt, subtask.task_id, fail_reason=budgets.BUDGET)
+        await fail_task(rt, subtask, str(exc))
+        return
     except CapacityError as exc:
         await fail_task(rt, subtask, str(exc))
         return

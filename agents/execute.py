@@ -59,6 +59,7 @@ def execution_event(data: dict[str, Any], backend: str, result: ExecutionResult 
         "pending_jobs": result.pending_jobs if result else pending_jobs,
         "features": data["features"], "error": error, "predicted": None, "wall_s": wall_s,
         "sim_method": result.sim_method if result else None,
+        "tenant": data.get("tenant") or "default",
     }
 
 

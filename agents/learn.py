@@ -8,6 +8,11 @@ A failed execution (after the execute agent's retries) feeds the backend's circu
 breaker, returns its credit and the sub-task fails over to the next-best backend
 (a ``failover`` telemetry event); when none is left, the task fails with every
 backend's reason.
+
+Every execution's ``price_usd`` is its task's and its tenant's actual spend
+(:func:`qstream.stream.budgets.record_spend`); when it takes the task past its
+budget, nothing more of the task is started and the task fails with reason
+``budget`` (:func:`stop_over_budget`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ from typing import Any
 
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
-from qstream.errors import CapacityError, ConfigError, SchedulerLookupError, ValidationError
-from qstream.stream import codec
+from qstream.errors import (
+    BudgetError,
+    CapacityError,
+    ConfigError,
+    SchedulerLookupError,
+    ValidationError,
+)
+from qstream.stream import budgets, codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
 from qstream.stream.runtime import Runtime
@@ -49,6 +60,8 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
     while len(rt.seen_executions) > 100_000:
         rt.seen_executions.popitem(last=False)
     now_s = rt.now_s()
+    if budgets.record_spend(rt, event):
+        await stop_over_budget(rt, event)
     if event["success"]:
         if event["backend"] in rt.spec_by_name:
             try:
@@ -103,6 +116,8 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
     except SchedulerLookupError:
         return  # neither pending nor in flight: a stale redelivery
     except CapacityError as exc:
+        if isinstance(exc, BudgetError):
+            budgets.note_task(rt, subtask.task_id, fail_reason=budgets.BUDGET)
         rt.scheduler.complete(subtask_id, now_s)
         await dispatch.fail_task(
             rt, subtask, f"sub-task {subtask_id!r} failed on every backend that can run it: "
@@ -112,6 +127,25 @@ async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
         "schema": "qstream.telemetry.v1", "event": "failover", "at": time.time(),
         "subtask_id": subtask_id, "task_id": subtask.task_id, "from_backend": backend,
         "to_backend": decision.backend, "error": error, "attempt": record.attempt})
+
+
+async def stop_over_budget(rt: Runtime, event: dict[str, Any]) -> None:
+    """Fail a task whose actual spend just passed its budget (reason ``budget``).
+
+    The scheduler already releases none of its pending sub-tasks; the failed
+    result withdraws them (:meth:`Runtime.forget_task` with ``cancel``).
+    """
+    task_id = str(event["task_id"])
+    subtask = rt.ledger.subtask(str(event["subtask_id"])) or next(
+        (s for sid in sorted(rt.ledger.task_subtasks.get(task_id, ()))
+         if (s := rt.ledger.subtask(sid)) is not None), None)
+    if subtask is None:
+        return  # nothing of it is tracked here: its result is already settled
+    log.warning("task %s went over its budget (spent %.4g USD)", task_id,
+                rt.scheduler.spent_usd(task_id))
+    budgets.note_task(rt, task_id, fail_reason=budgets.BUDGET)
+    await dispatch.fail_task(rt, subtask, budgets.over_budget_message(
+        rt, task_id, subtask.budget_usd))
 
 
 async def on_status(rt: Runtime, event: dict[str, Any]) -> None:

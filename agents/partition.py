@@ -3,6 +3,10 @@
 Rejected input goes to ``qstream.dlq`` with its reason. When the rejected message
 still names a task (a JSON object with a string ``task_id``), the client also gets
 a ``failed`` result, so a waiting client is never left hanging.
+
+Budgets (:mod:`qstream.stream.budgets`): a new task of a tenant whose window
+budget is spent is rejected with reason ``tenant_budget``, and a circuit task
+whose cheapest placements already exceed its ``budget_usd`` with reason ``budget``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -24,11 +29,18 @@ from qstream.core.partition import (
     plan_circuits,
 )
 from qstream.core.task import CircuitRequest, Task
-from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
+from qstream.errors import (
+    BudgetError,
+    CapacityError,
+    CircuitError,
+    TaskContentError,
+    ValidationError,
+)
 from qstream.quantum.estimate import observable_circuits
-from qstream.stream import codec
+from qstream.stream import budgets, cloudevents, codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
+from qstream.stream.cloudevents import EventOrigin
 from qstream.stream.messages import failed_result
 from qstream.stream.runtime import Runtime
 
@@ -136,12 +148,16 @@ async def handle(rt: Runtime, message: Any) -> None:
     """
     raw: bytes | None = message.value
     source = source_of(message)
+    origin = None
     try:
+        # A CloudEvent (binary or structured mode) is unwrapped to its task first.
+        raw, origin = cloudevents.task_record_value(
+            message.headers, raw, max_bytes=rt.config.limits.max_message_bytes)
         task = codec.decode_task(raw, max_bytes=rt.config.limits.max_message_bytes)
         _check_limits(task, rt)
     except (ValidationError, TaskContentError) as exc:
         task_id = _task_id_of(raw) if exc.reason != "too_large" else None
-        await reject(rt, message, exc.reason, str(exc), task_id)
+        await reject(rt, message, exc.reason, str(exc), task_id, origin=origin)
         return
 
     task_id = task.task_id
@@ -149,7 +165,7 @@ async def handle(rt: Runtime, message: Any) -> None:
     if key is not None and key != task_id:
         await reject(rt, message, "missing_key",
                      f"record key {key!r} differs from task_id {task_id!r}; "
-                     "publish with key = task_id", task_id)
+                     "publish with key = task_id", task_id, origin=origin, task=task)
         return
     record = rt.ledger.task_record(task_id)
     if record is not None and record.get("source") == source:
@@ -166,39 +182,47 @@ async def handle(rt: Runtime, message: Any) -> None:
         rt.metrics.tasks_rejected += 1
         return
 
+    if record is None and (why := budgets.tenant_budget_error(rt, task.tenant)) is not None:
+        await reject(rt, message, budgets.TENANT_BUDGET, why, task_id, origin=origin, task=task)
+        return
     if task.problem is not None:
         if record is None:
             try:
                 check_solvable(rt, task)
             except CapacityError as exc:
-                await reject(rt, message, "capacity", str(exc), task_id)
+                await reject(rt, message, "capacity", str(exc), task_id, origin=origin, task=task)
                 return
             except TaskContentError as exc:
-                await reject(rt, message, exc.reason, str(exc), task_id)
+                await reject(rt, message, exc.reason, str(exc), task_id, origin=origin, task=task)
                 return
-        await start_workflow(rt, task, raw, source, record)
+        await start_workflow(rt, task, raw, source, record, origin=origin)
         return
     try:
-        await admit(rt, task, source, record)
+        await admit(rt, task, source, record, origin=origin)
+    except BudgetError as exc:
+        await reject(rt, message, budgets.BUDGET, str(exc), task_id, origin=origin, task=task)
     except CircuitError as exc:
-        await reject(rt, message, "invalid_qasm", str(exc), task_id)
+        await reject(rt, message, "invalid_qasm", str(exc), task_id, origin=origin, task=task)
     except CapacityError as exc:
-        await reject(rt, message, "capacity", str(exc), task_id)
+        await reject(rt, message, "capacity", str(exc), task_id, origin=origin, task=task)
     except (ValidationError, TaskContentError) as exc:
-        await reject(rt, message, exc.reason, str(exc), task_id)
+        await reject(rt, message, exc.reason, str(exc), task_id, origin=origin, task=task)
 
 
 async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | None, *,
-                parent: str | None = None) -> None:
+                parent: str | None = None, origin: EventOrigin | None = None) -> None:
     """Partition a circuit task and send its plan and sub-tasks (the pipeline's way in).
 
     Used for client tasks and for the steps of a problem task's loop (``parent`` = the
     problem task's id; post-processing then hands the step's result to the workflow
     agent instead of publishing it). ``record`` is the task's existing record (a
-    redelivery keeps the plan it was accepted with), or None.
+    redelivery keeps the plan it was accepted with), or None. ``origin``: the
+    CloudEvent the task came in (its result then carries CloudEvent headers).
 
     Raises
     ------
+    BudgetError
+        A new task's cheapest placements already exceed its budget (nothing is sent).
     CircuitError, CapacityError, ValidationError, TaskContentError
         The task cannot run as given (nothing is sent).
     """
@@ -213,6 +237,9 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
         allowed_backends=allowed_backends(task, rt),
         submitted_at_s=rt.now_s(),
     )
+    subtasks = [replace(s, budget_usd=task.budget_usd, tenant=task.tenant) for s in subtasks]
+    if record is None:
+        rt.scheduler.check_budget(subtasks)
     if parent is None:
         rt.metrics.tasks_accepted += 1
     plan = {
@@ -225,7 +252,9 @@ async def admit(rt: Runtime, task: Task, source: str, record: dict[str, Any] | N
     if observed:
         plan["observables"] = observed
     if record is None:
-        rt.ledger.accept_task(task_id, source, plan, parent=parent)
+        rt.ledger.accept_task(task_id, source, plan, parent=parent,
+                              cloudevent=None if origin is None else origin.to_dict())
+        budgets.note_task(rt, task_id, tenant=task.tenant, budget_usd=task.budget_usd)
     else:
         plan = record["plan"]  # a redelivery keeps the plan it was accepted with
     await rt.outbox.send(T.SUBTASK_RESULTS, task_id, plan)
@@ -264,7 +293,8 @@ def check_solvable(rt: Runtime, task: Task) -> None:
 
 
 async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str,
-                         record: dict[str, Any] | None) -> None:
+                         record: dict[str, Any] | None, *,
+                         origin: EventOrigin | None = None) -> None:
     """Accept a problem task and hand it to the workflow agent (a ``start`` event).
 
     A redelivered record sends ``start`` again; the workflow agent ignores a start
@@ -272,18 +302,23 @@ async def start_workflow(rt: Runtime, task: Task, raw: bytes | None, source: str
     """
     if record is None:
         rt.metrics.tasks_accepted += 1
-        rt.ledger.accept_task(task.task_id, source, None, workflow=True)
+        rt.ledger.accept_task(task.task_id, source, None, workflow=True,
+                              cloudevent=None if origin is None else origin.to_dict())
     await rt.outbox.send(T.WORKFLOW_EVENTS, task.task_id, {
         "schema": "qstream.workflow_event.v1", "event": "start", "task_id": task.task_id,
         "at": time.time(), "task": orjson.loads(raw or b"{}"), "source": source})
 
 
 async def reject(rt: Runtime, message: Any, reason: str, error: str,
-                 task_id: str | None) -> None:
-    """DLQ entry for a rejected record; a ``failed`` result if it names a new task.
+                 task_id: str | None, *, origin: EventOrigin | None = None,
+                 task: Task | None = None) -> None:
+    """DLQ entry for a rejected record; a ``failed`` result if it names a new task
+    (with CloudEvent headers when the task came as a CloudEvent: ``origin``).
 
     A task id qstream already knows (running, answered, or this very record
-    redelivered) gets no second result.
+    redelivered) gets no second result. The result has ``reason`` (the DLQ reason),
+    the ``tenant`` of ``task`` (the decoded task, when it could be decoded) and, for a
+    task with a budget, its budget metrics.
     """
     source = source_of(message)
     record = rt.ledger.task_record(task_id) if task_id is not None else None
@@ -292,7 +327,40 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
     rt.metrics.tasks_rejected += 1
     await rt.outbox.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
     if task_id is not None and record is None:
-        await rt.outbox.publish_result(failed_result(task_id, error), source=source)
+        result = failed_result(task_id, error, reason=reason,
+                               tenant=task.tenant if task is not None else None)
+        if task is not None and task.budget_usd is not None:
+            budgets.stamp(rt, result, None, budget_usd=task.budget_usd)
+        await rt.outbox.publish_result(
+            result, source=source, cloudevent=None if origin is None else origin.to_dict())
 
 
 AGENT = Agent("qstream.agents.partition", T.TASKS, handle, "partition")
+
+
+def admission_checks(task: Task, rt: Runtime) -> list[CircuitInput]:
+    """Every check :func:`handle` runs on a circuit task before partitioning it, for
+    callers that must answer before publishing (the HTTP gateway): the limits, the
+    circuits' QASM and widths, and the ``kinds`` allow-list. Parses QASM, so call it
+    in an executor.
+
+    Returns
+    -------
+    list of CircuitInput
+        The analysed circuits (features, measurement groups).
+
+    Raises
+    ------
+    ValidationError
+        ``reason="limit"``: shots, circuits or qubits beyond this worker's limits.
+    CircuitError
+        Invalid QASM (the DLQ reason is ``invalid_qasm``).
+    CapacityError
+        No backend of a requested kind (DLQ reason ``capacity``).
+    TaskContentError
+        Observables that do not fit their circuit.
+    """
+    _check_limits(task, rt)
+    circuits = _analyze(task, rt)
+    allowed_backends(task, rt)
+    return circuits

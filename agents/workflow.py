@@ -33,8 +33,8 @@ from opentelemetry import trace
 from qstream.core.selection.model import SolveObservation
 from qstream.core.selection.priors import configuration_prior
 from qstream.core.task import Task
-from qstream.errors import QStreamError, ValidationError
-from qstream.stream import codec
+from qstream.errors import BudgetError, QStreamError, ValidationError
+from qstream.stream import budgets, codec
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent, Timer
 from qstream.stream.runtime import Runtime
@@ -102,7 +102,7 @@ def new_state(rt: Runtime, task: Task) -> WorkflowState:
         accuracy_target=task.accuracy_target, kinds=list(task.kinds) if task.kinds else None,
         allowed_backends=list(task.backends) if task.backends else None,
         seed=rt.config.seed, submitted_at=task.submitted_at or time.time(),
-        max_iterations=task.max_iterations or 0)
+        max_iterations=task.max_iterations or 0, budget_usd=task.budget_usd, tenant=task.tenant)
 
 
 async def start(rt: Runtime, task: Task) -> None:
@@ -111,6 +111,9 @@ async def start(rt: Runtime, task: Task) -> None:
     state = new_state(rt, task)
     try:
         chosen = moves.choose(rt, state, task.problem, iterations=task.max_iterations)
+    except BudgetError as exc:
+        await fail(rt, state, str(exc), reason=budgets.BUDGET)
+        return
     except QStreamError as exc:
         await fail(rt, state, str(exc))
         return
@@ -155,6 +158,9 @@ async def on_step(rt: Runtime, state: WorkflowState, result: dict[str, Any]) -> 
     state.spent_usd += float(metrics.get("cost_usd", 0.0))
     state.queue_s += float(metrics.get("queue_s", 0.0))
     state.run_s += float(metrics.get("run_s", 0.0))
+    if result.get("reason") == budgets.BUDGET:
+        await fail(rt, state, f"step {state.step}: {result.get('error')}", reason=budgets.BUDGET)
+        return
     if result["status"] == "failed":
         await moves.after_failure(rt, state, result.get("error") or "failed")
         return
@@ -172,6 +178,11 @@ async def on_step(rt: Runtime, state: WorkflowState, result: dict[str, Any]) -> 
     wall_s = max(time.time() - state.step_sent_at, 0.0)
     points = await run(None, loop.advance, state, problem, ev)
     await moves.publish_iteration(rt, state, result, wall_s)
+    if state.budget_usd is not None and state.spent_usd >= state.budget_usd:
+        await fail(rt, state, f"the loop stopped after {state.iteration} iterations: spend "
+                              f"{state.spent_usd:.4g} USD reached the budget "
+                              f"{state.budget_usd:.4g} USD", reason=budgets.BUDGET)
+        return
     if not points or state.iteration >= state.max_iterations:
         state.phase = "final"
         points = [loop.best_parameters(state)]
@@ -241,14 +252,20 @@ def metrics_of(state: WorkflowState) -> dict[str, Any]:
 async def publish(rt: Runtime, state: WorkflowState) -> None:
     """Publish the task's one result (write-ahead, :meth:`Outbox.publish_result`), then forget."""
     assert state.answer is not None
+    if state.fail_reason is not None:
+        state.answer.setdefault("reason", state.fail_reason)
+    budgets.stamp(rt, state.answer, None, tenant=state.tenant, budget_usd=state.budget_usd,
+                  spent_usd=state.spent_usd)
     await rt.outbox.publish_result(state.answer)
     rt.workflows.delete(state.task_id)
 
 
-async def fail(rt: Runtime, state: WorkflowState, error: str) -> None:
-    """End the problem task with a failed result carrying ``error``."""
+async def fail(rt: Runtime, state: WorkflowState, error: str, *,
+               reason: str | None = None) -> None:
+    """End the problem task with a failed result carrying ``error`` (and ``reason``)."""
     log.warning("problem task %s failed: %s", state.task_id, error)
     await rt.stop_in_flight(state.step_task_id(), "its problem task failed")
+    state.fail_reason = reason
     moves.retire_step(rt, state.step_task_id())
     state.answer = problem_result(state.task_id, error=error, metrics=metrics_of(state),
                                   now_s=time.time())

@@ -27,7 +27,13 @@ from qstream.core.selection import Candidate, Executor, enumerate_candidates
 from qstream.core.selection.priors import DEFAULT_SETTINGS, QuantumSettings, classical_resources
 from qstream.core.selection.select import Estimate, Selection, select
 from qstream.core.task import CircuitRequest, Task
-from qstream.errors import CapacityError, CircuitError, TaskContentError, ValidationError
+from qstream.errors import (
+    BudgetError,
+    CapacityError,
+    CircuitError,
+    TaskContentError,
+    ValidationError,
+)
 from qstream.stream import topics as T
 from qstream.stream.runtime import Runtime
 from qstream.workflow import loop
@@ -83,7 +89,12 @@ def choose(rt: Runtime, state: WorkflowState, problem: Problem, *, iterations: i
                   predictor=rt.predictor,
                   pending_jobs={s.name: rt.scheduler.pending_jobs(s.name) for s in rt.specs},
                   now_s=rt.now_s(), settings=settings(state.shots, iterations),
-                  extra_queue_s=extra)
+                  extra_queue_s=extra, budget_usd=remaining_budget(state))
+
+
+def remaining_budget(state: WorkflowState) -> float | None:
+    """What a problem task may still spend (USD): its budget minus its spend; None: no budget."""
+    return None if state.budget_usd is None else state.budget_usd - state.spent_usd
 
 
 def candidate_for(rt: Runtime, problem: Problem, solver: str, backend: str) -> Candidate | None:
@@ -128,12 +139,17 @@ async def emit_step(rt: Runtime, state: WorkflowState) -> None:
     task = Task(task_id=state.step_task_id(),
                 circuits=tuple(CircuitRequest(c.name, c.qasm, (), c.observables) for c in circuits),
                 shots=state.shots, weights=CostWeights.from_dict(state.weights),
-                backends=(state.backend,), submitted_at=time.time())
+                backends=(state.backend,), submitted_at=time.time(),
+                budget_usd=remaining_budget(state), tenant=state.tenant)
     state.step_sent_at = time.time()
     state.use(state.backend)
     rt.workflows.put(state)
     try:
         await partition.admit(rt, task, f"workflow:{state.task_id}", None, parent=state.task_id)
+    except BudgetError as exc:
+        from .workflow import fail
+
+        await fail(rt, state, f"cannot take step {state.step}: {exc}", reason="budget")
     except (CircuitError, CapacityError, ValidationError, TaskContentError) as exc:
         await after_failure(rt, state, f"cannot take step {state.step}: {exc}")
 

@@ -69,12 +69,14 @@ class Client:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def submit(self, task: dict[str, Any]) -> None:
+    async def submit(self, task: dict[str, Any], *,
+                     headers: list[tuple[str, bytes]] | None = None) -> None:
         """Validate and publish one task (key = task_id); stamps ``submitted_at``.
 
         Traced as a ``send qstream.tasks`` PRODUCER span, the root of the task's
         trace (or a child of the caller's current span); its W3C trace context goes
-        into the record headers.
+        into the record headers, next to ``headers`` (e.g. binary-mode CloudEvent
+        attributes, :func:`qstream.stream.cloudevents.submission_headers`).
         """
         assert self._producer is not None, "use `async with Client(...)`"
         task = {**task, "submitted_at": task.get("submitted_at") or time.time()}
@@ -86,7 +88,7 @@ class Client:
                             "qstream.circuits": len(task.get("circuits") or ())}):
             await self._producer.send_and_wait(
                 T.TASKS, value, key=task["task_id"].encode("utf-8"),
-                headers=tracing.inject() or None)
+                headers=tracing.inject(headers) or None)
 
     async def cancel(self, task_id: str, *, reason: str | None = None,
                      requested_by: str | None = None,

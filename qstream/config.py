@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -53,6 +53,7 @@ from qstream.config_env import (
     lookup,
     merge,
 )
+from qstream.config_tenants import TenantSettings
 from qstream.core.policies import POLICY_NAMES
 from qstream.core.scheduler import SchedulerConfig
 from qstream.errors import ConfigError
@@ -376,11 +377,20 @@ class WorkerConfig(_Settings):
         share of the last ``breaker_window`` reaches ``breaker_failure_rate``.
     breaker_cooldown_s:
         Wall seconds an open breaker waits before it lets a probe through.
+    result_cloudevents:
+        Which result records carry binary-mode CloudEvent headers
+        (``dev.qstream.task.completed`` / ``failed`` / ``cancelled``, subject = task id):
+        ``cloudevent_tasks`` (default: those of tasks submitted as CloudEvents) or
+        ``all``. ``QSTREAM_RESULT_CLOUDEVENTS``.
     done_retention_s:
         How long a finished task's record is kept (wall seconds), so that a
         redelivered or resubmitted record of it is recognised and not run again.
     limits:
         Admission limits (:class:`Limits`).
+    tenants:
+        Per-tenant window budget, concurrency limit and weight, tenant name ->
+        :class:`~qstream.config_tenants.TenantSettings` (``"*"``: every tenant not
+        named); ``QSTREAM_TENANTS`` as JSON.
     kafka:
         SASL/TLS settings of every Kafka client (:class:`KafkaSecurity`).
     credentials:
@@ -418,7 +428,9 @@ class WorkerConfig(_Settings):
     breaker_failure_rate: float = 0.5
     breaker_cooldown_s: float = 5.0
     done_retention_s: float = 86_400.0
+    result_cloudevents: Literal["cloudevent_tasks", "all"] = "cloudevent_tasks"
     limits: Limits = Field(default_factory=Limits)
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     kafka: InstanceOf[KafkaSecurity] = Field(default_factory=lambda: KafkaSecurity())
     credentials: InstanceOf[Credentials] = Field(default_factory=lambda: Credentials())
 

@@ -43,6 +43,30 @@ class SimulationCostError(CapacityError):
     """
 
 
+class BudgetError(CapacityError):
+    """No placement of a sub-task fits its task's remaining budget (result reason ``budget``).
+
+    Attributes
+    ----------
+    backend:
+        The cheapest capable backend, or None when none is capable.
+    price_usd:
+        Its predicted price (USD).
+    remaining_usd:
+        What the task could still spend (USD): budget minus actual spend minus the
+        predicted price of its other placed, unfinished sub-tasks.
+    """
+
+    reason = "budget"
+
+    def __init__(self, message: str, *, backend: str | None = None, price_usd: float = 0.0,
+                 remaining_usd: float = 0.0) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.price_usd = price_usd
+        self.remaining_usd = remaining_usd
+
+
 class BackendError(QStreamError):
     """A backend failed to execute a sub-task."""
 
@@ -114,3 +138,59 @@ class SchedulerLookupError(QStreamError):
 
     Callers that handle redelivered events treat it as "stale" and move on.
     """
+
+
+CLOUDEVENT_REASONS = ("cloudevent", "cloudevent_type", "cloudevent_data")
+"""DLQ reasons of :class:`CloudEventError` (each is also in ``qstream.dlq.v1``'s enum)."""
+
+
+class CloudEventError(ValidationError):
+    """A record or request is a CloudEvent qstream cannot accept as a task submission.
+
+    Attributes
+    ----------
+    reason:
+        One of :data:`CLOUDEVENT_REASONS`: ``cloudevent`` (a required attribute missing
+        or invalid, specversion not 1.0, a structured value that is not a JSON event),
+        ``cloudevent_type`` (a type other than ``dev.qstream.task.submitted``) or
+        ``cloudevent_data`` (data that is not a JSON task object, or a non-JSON
+        content type).
+
+    >>> CloudEventError("no id", reason="cloudevent").reason
+    'cloudevent'
+    """
+
+    def __init__(self, message: str, *, reason: str = "cloudevent") -> None:
+        if reason not in CLOUDEVENT_REASONS:
+            raise ValueError(f"unknown CloudEvent reason {reason!r}")
+        super().__init__(message, reason=reason)
+
+
+class GatewayError(QStreamError):
+    """The HTTP gateway cannot answer a request as asked (see its subclasses)."""
+
+
+class UnknownTaskError(GatewayError):
+    """No task with this id was ever submitted (as far as the topics read so far tell)."""
+
+
+class TaskConflictError(GatewayError):
+    """The request conflicts with the task's state: its id is already taken, or it has
+    already finished (nothing to cancel).
+
+    Attributes
+    ----------
+    reason:
+        ``duplicate`` (the DLQ reason of a resubmitted task_id) or ``finished``.
+    status:
+        The task's status when the conflict was found.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class EstimateError(GatewayError):
+    """An estimate cannot be computed for this input (e.g. a problem task)."""

@@ -1,5 +1,5 @@
-"""The ``qstream`` command line: broker, worker, executor, submit, cancel, demo, simulate, report,
-status, predictor eval.
+"""The ``qstream`` command line: broker, worker, executor, submit, cancel, gateway, estimate,
+demo, simulate, report, status, predictor eval.
 
 One module per command; each exposes a Typer ``app`` (a single command, or the named
 ``predictor`` group), registered below in one loop. What they share (the console,
@@ -14,7 +14,9 @@ from qstream.cli import (
     broker,
     cancel,
     demo,
+    estimate,
     executor,
+    gateway,
     predictor,
     report,
     simulate,
@@ -26,5 +28,6 @@ from qstream.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
-for _command in (broker, worker, executor, submit, cancel, demo, simulate, report, status, predictor):
+for _command in (broker, worker, executor, submit, cancel, gateway, estimate, demo, simulate,
+                 report, status, predictor):
     app.add_typer(_command.app)

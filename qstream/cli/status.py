@@ -103,7 +103,16 @@ def render(snap: dict[str, Any], source: str = "") -> Group:
                     "-" if b["pending_jobs"] is None else str(b["pending_jobs"]), state)
     per.caption = ("pred. err: median |predicted - actual| / actual of the dispatch-time "
                    "prediction; queue times in backend (emulated) seconds")
-    return Group(fleet, per)
+    tenants = snap.get("tenants") or {}
+    if not tenants:
+        return Group(fleet, per)
+    by_tenant = Table(title="spend per tenant")
+    for col, justify in (("tenant", "left"), ("tasks", "right"), ("failed", "right"),
+                         ("spend USD", "right")):
+        by_tenant.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, t in tenants.items():
+        by_tenant.add_row(name, str(int(t["tasks"])), str(int(t["failed"])), _usd(t["spend_usd"]))
+    return Group(fleet, per, by_tenant)
 
 
 def _dump(snap: dict[str, Any]) -> None:

@@ -65,6 +65,8 @@ _ALL = (
     MetricSpec("qstream.task.cost", "histogram", "USD", ("status",),
                "Money a task spent on every backend part it used (result metrics.cost_usd).",
                USD_BOUNDS),
+    MetricSpec("qstream.tenant.spend_usd", "counter", "USD", ("tenant",),
+               "Money spent per tenant: each result's metrics.cost_usd under its tenant."),
     MetricSpec("qstream.executions", "counter", "{execution}", ("backend", "outcome"),
                "Executions of sub-tasks (one per execution telemetry event, deduplicated by "
                "sub-task, attempt and backend), outcome success|failed."),

@@ -31,6 +31,8 @@ Definitions (``now_s`` and every ``at`` are seconds since the Unix epoch):
   ``calibration_age_s`` plus ``now_s - at`` (seconds); None when the backend
   reports none (simulators have no calibration).
 - **Cost per task**: result ``metrics.cost_usd`` (USD), failed tasks included.
+- **Spend per tenant**: the sum of result ``metrics.cost_usd`` by result ``tenant``
+  (``default`` when absent), USD.
 - **Predictor error** per backend and target (``run_s``, ``queue_s``): relative
   error |predicted - actual| / actual. The prediction is the one the ``dispatch``
   event scored *for the backend the execution ran on*: dispatch events carry the
@@ -201,6 +203,8 @@ class SLIAggregator:
         self._retries = _Bounded(max_tracked)
         self._failovers = _Bounded(max_tracked)
         self._predictions = _Bounded(max_tracked)  # subtask_id -> {backend: {target: s}}
+        # tenant -> {"tasks", "failed", "spend_usd"} from results (at most max_backends tenants).
+        self.tenants: dict[str, dict[str, float]] = {}
 
     # -- ingestion -----------------------------------------------------------------------
     def observe(self, message: dict[str, Any]) -> list[Sample]:
@@ -260,7 +264,22 @@ class SLIAggregator:
         if cost_usd is not None:
             self.cost.add(cost_usd)
             samples.append(Sample("qstream.task.cost", cost_usd, attrs))
+        samples.extend(self._tenant_spend(str(m.get("tenant") or "default"), status, cost_usd))
         return samples
+
+    def _tenant_spend(self, tenant: str, status: str, cost_usd: float | None) -> list[Sample]:
+        """Spend per tenant: each result's ``metrics.cost_usd`` under its ``tenant``."""
+        t = self.tenants.get(tenant)
+        if t is None:
+            if len(self.tenants) >= self.max_backends:
+                return []
+            t = self.tenants[tenant] = {"tasks": 0, "failed": 0, "spend_usd": 0.0}
+        t["tasks"] += 1
+        t["failed"] += status == "failed"
+        if not cost_usd:
+            return []
+        t["spend_usd"] += cost_usd
+        return [Sample("qstream.tenant.spend_usd", cost_usd, {"tenant": tenant})]
 
     def _on_dispatch(self, m: dict[str, Any]) -> list[Sample]:
         predictions = {str(s["backend"]): {t: float(s[t]) for t in TARGETS if t in s}
@@ -394,7 +413,9 @@ class SLIAggregator:
         :meth:`~qstream.core.distribution.Distribution.summary`), ``executions``
         (total, failed, retries, retry_rate, failovers), ``shots`` (executed,
         delivered, utilization), ``reallocations`` (by reason), ``backends`` (per
-        backend, sorted by name) and ``messages`` (per kind, ``ignored``).
+        backend, sorted by name), ``messages`` (per kind, ``ignored``) and ``tenants``
+        (per tenant: results ``tasks``, ``failed``, ``spend_usd`` summed from their
+        ``metrics.cost_usd``).
         """
         backends: dict[str, Any] = {}
         for name in sorted(self.backends):
@@ -426,6 +447,7 @@ class SLIAggregator:
             "reallocations": dict(sorted(self.reallocations.items())),
             "backends": backends,
             "messages": dict(sorted(self.messages.items())),
+            "tenants": {name: dict(v) for name, v in sorted(self.tenants.items())},
         }
 
 

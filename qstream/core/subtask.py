@@ -7,6 +7,7 @@ from typing import Any
 
 from qstream.core.cost import CostWeights
 from qstream.core.features import CircuitFeatures
+from qstream.core.task import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,14 @@ class SubTask:
         Sub-task ids that must complete first.
     submitted_at_s:
         Task submission time, seconds since the epoch (the clock of the scheduler).
+    split_index:
+        Index of this shot split among its circuit's splits.
+    budget_usd:
+        The task's budget (USD) the scheduler enforces across all its sub-tasks
+        (:mod:`qstream.core.scheduler.budget`), or None for no budget.
+    tenant:
+        The task's tenant: fair sharing and concurrency limits at release
+        (:mod:`qstream.core.scheduler.fairness`).
     """
 
     subtask_id: str
@@ -58,6 +67,8 @@ class SubTask:
     depends_on: tuple[str, ...] = ()
     submitted_at_s: float = 0.0
     split_index: int = 0
+    budget_usd: float | None = None
+    tenant: str = DEFAULT_TENANT
 
     def with_shots(self, shots: int, split_index: int) -> SubTask:
         """Return a shot split of this sub-task with its own id."""
@@ -85,6 +96,8 @@ class SubTask:
             "depends_on": list(self.depends_on),
             "submitted_at_s": self.submitted_at_s,
             "split_index": self.split_index,
+            "budget_usd": self.budget_usd,
+            "tenant": self.tenant,
         }
 
     @classmethod
@@ -105,4 +118,6 @@ class SubTask:
             depends_on=tuple(data.get("depends_on", ())),
             submitted_at_s=float(data.get("submitted_at_s", 0.0)),
             split_index=int(data.get("split_index", 0)),
+            budget_usd=None if data.get("budget_usd") is None else float(data["budget_usd"]),
+            tenant=str(data.get("tenant") or DEFAULT_TENANT),
         )

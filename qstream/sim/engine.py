@@ -81,7 +81,8 @@ class RunResult:
 
     ``jct_s`` holds the JCT of every completed task (for CDFs); ``pred_actual_s``
     pairs the device time (queue wait + run time) predicted at release with the
-    one observed, for every completed execution.
+    one observed, for every completed execution; ``jct_by_tenant`` the same JCTs
+    by the task's tenant.
     """
 
     policy: str
@@ -100,6 +101,7 @@ class RunResult:
     hedges: int
     decision_ms: list[float]
     pred_actual_s: list[tuple[float, float]] = field(default_factory=list)
+    jct_by_tenant: dict[str, list[float]] = field(default_factory=dict)
     wall_s: float = 0.0
     events: int = 0
 
@@ -246,6 +248,7 @@ class Simulation:
                 circuit_name=task.names[i] if i < len(task.names) else f"c{i}", qasm="",
                 shots=task.shots, features=f, weights=task.weights, priority=task.priority,
                 deadline_s=task.deadline_s, allowed_backends=allowed, submitted_at_s=task.submit_s,
+                budget_usd=task.budget_usd, tenant=task.tenant,
             )
             for i, f in enumerate(task.circuits)
         ]
@@ -346,6 +349,8 @@ class Simulation:
         state = self._task_of.get(sid)
         if state is not None:
             state.price_usd += price
+            if s.budget_usd is not None and self.scheduler.record_spend(s.task_id, price):
+                self._over_budget(state)
         self.result.pred_actual_s.append((ex.predicted_s, queue_s + ex.run_s))
         if self.learner is not None:
             self.learner.learn(ExecutionObservation(
@@ -391,6 +396,13 @@ class Simulation:
             return
         self.result.decision_ms.append(d.decision_latency_ms)
 
+    def _over_budget(self, state: _TaskState) -> None:
+        """Actual spend passed the task's budget: withdraw its unfinished sub-tasks, fail it."""
+        for sid in sorted(state.remaining):
+            for other in self.scheduler.complete(sid, self.now_s):
+                self._cancel(sid, other)
+        self._fail_task(state)
+
     def _complete_task(self, state: _TaskState) -> None:
         state.done_s = self.now_s
         self._open_tasks -= 1
@@ -398,6 +410,7 @@ class Simulation:
         r.completed += 1
         jct = self.now_s - state.task.submit_s
         r.jct_s.append(jct)
+        r.jct_by_tenant.setdefault(state.task.tenant, []).append(jct)
         r.errors.append(state.error_shots / state.shots if state.shots else 0.0)
         r.cost_usd += state.price_usd
         if state.task.deadline_s is not None and jct > state.task.deadline_s:

@@ -21,6 +21,7 @@ import numpy as np
 
 from qstream.core.cost import CostWeights
 from qstream.core.features import CircuitFeatures
+from qstream.core.task import DEFAULT_TENANT
 from qstream.core.trace import TraceJob
 from qstream.errors import ConfigError
 from qstream.workload import QPU_ONLY_SHARE, WEIGHT_PROFILES
@@ -49,6 +50,10 @@ class SimTask:
     ----------
     kinds:
         Backend kinds it may run on (``("qpu",)`` for a hardware experiment), or None.
+    tenant:
+        Who it runs for (fair sharing between tenants at the scheduler).
+    budget_usd:
+        Its budget (USD), enforced by the scheduler as in a live worker, or None.
     """
 
     task_id: str
@@ -60,6 +65,8 @@ class SimTask:
     deadline_s: float | None = None
     kinds: tuple[str, ...] | None = None
     names: tuple[str, ...] = ()
+    tenant: str = DEFAULT_TENANT
+    budget_usd: float | None = None
 
 
 @lru_cache(maxsize=1)

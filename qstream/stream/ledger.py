@@ -177,11 +177,15 @@ class TaskLedger:
         return self.task_table.get(task_id)
 
     def accept_task(self, task_id: str, source: str, plan: dict[str, Any] | None, *,
-                    parent: str | None = None, workflow: bool = False) -> None:
+                    parent: str | None = None, workflow: bool = False,
+                    cloudevent: dict[str, str] | None = None) -> None:
         """Record an accepted task (``source`` = topic/partition/offset of its record).
 
         ``plan`` is None for a problem task (``workflow``: its state is the workflow
-        agent's); ``parent`` names the problem task whose loop step this circuit task is.
+        agent's); ``parent`` names the problem task whose loop step this circuit task is;
+        ``cloudevent`` is the submission event's origin
+        (:class:`~qstream.stream.cloudevents.EventOrigin` as a dict), kept so the result
+        carries CloudEvent headers even when another worker publishes it.
         """
         assert self.task_table is not None
         record: dict[str, Any] = {"state": "active", "source": source, "plan": plan,
@@ -190,6 +194,8 @@ class TaskLedger:
             record["parent"] = parent
         if workflow:
             record["workflow"] = True
+        if cloudevent is not None:
+            record["cloudevent"] = cloudevent
         self.task_table.put(task_id, record)
 
     def mark_cancelling(self, task_id: str, request: dict[str, Any]) -> None:
@@ -203,12 +209,16 @@ class TaskLedger:
         if record is not None and record["state"] == "active":
             self.task_table.put(task_id, {**record, "cancel": request})
 
-    def mark_publishing(self, result: dict[str, Any], source: str | None) -> None:
-        """Write-ahead record of a result about to be sent (with :attr:`results_end`)."""
+    def mark_publishing(self, result: dict[str, Any], source: str | None, *,
+                        cloudevent: dict[str, str] | None = None) -> None:
+        """Write-ahead record of a result about to be sent (with :attr:`results_end`;
+        ``cloudevent``: the task's submission event, see :meth:`accept_task`)."""
         assert self.task_table is not None
-        self.task_table.put(result["task_id"], {
-            "state": "publishing", "source": source, "result": result,
-            "after": self.results_end, "at": time.time()})
+        record: dict[str, Any] = {"state": "publishing", "source": source, "result": result,
+                                  "after": self.results_end, "at": time.time()}
+        if cloudevent is not None:
+            record["cloudevent"] = cloudevent
+        self.task_table.put(result["task_id"], record)
 
     def mark_done(self, task_id: str, source: str | None, offset: int, status: str) -> None:
         """Record that the task's result is on ``qstream.results`` at ``offset``."""

@@ -59,10 +59,18 @@ def dlq_entry(
     }
 
 
-def failed_result(task_id: str, error: str, *, submitted_at: float | None = None) -> dict[str, Any]:
-    """A ``qstream.result.v1`` message for a task that failed before any circuit ran."""
+def failed_result(task_id: str, error: str, *, submitted_at: float | None = None,
+                  reason: str | None = None, tenant: str | None = None) -> dict[str, Any]:
+    """A ``qstream.result.v1`` message for a task that failed before any circuit ran.
+
+    ``reason`` is its machine-friendly cause (a DLQ reason, ``budget``,
+    ``tenant_budget``), added when given; ``tenant`` the task's tenant (``default``
+    when None).
+    """
     now = time.time()
+    extra = {} if reason is None else {"reason": reason}
     return {
+        **extra,
         "schema": "qstream.result.v1",
         "task_id": task_id,
         "status": "failed",
@@ -73,6 +81,7 @@ def failed_result(task_id: str, error: str, *, submitted_at: float | None = None
             "jct_s": max(now - submitted_at, 0.0) if submitted_at else 0.0, "backends": [],
         },
         "completed_at": now,
+        "tenant": tenant or "default",
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from qstream.stream import codec, metrics, tracing
+from qstream.stream import cloudevents, codec, metrics, tracing
 from qstream.stream import topics as T
 from qstream.stream.counters import Counters
 from qstream.stream.crash_points import crash_point
@@ -42,10 +42,15 @@ class Outbox:
         The worker's counters (``dlq_sent``, ``results_sent``).
     tracer:
         OpenTelemetry tracer of the ``send <topic>`` spans.
+    all_results_as_cloudevents:
+        Give every result record CloudEvent headers, not only those of tasks that came
+        as CloudEvents (``QSTREAM_RESULT_CLOUDEVENTS=all``).
     """
 
     def __init__(self, topics: Mapping[str, Topic], producer: Producer, ledger: TaskLedger,
-                 counters: Counters, tracer: trace.Tracer) -> None:
+                 counters: Counters, tracer: trace.Tracer, *,
+                 all_results_as_cloudevents: bool = False) -> None:
+        self.all_results_as_cloudevents = all_results_as_cloudevents
         self.topics = topics
         self.producer = producer
         self.ledger = ledger
@@ -94,11 +99,13 @@ class Outbox:
         log.warning("dlq %s at %s[%d]@%d: %s", reason, message.topic, message.partition,
                     message.offset, error)
 
-    async def publish_result(self, result: dict[str, Any], *, source: str | None = None) -> None:
+    async def publish_result(self, result: dict[str, Any], *, source: str | None = None,
+                             cloudevent: dict[str, str] | None = None) -> None:
         """Publish a task's one ``qstream.result.v1``, effectively once across crashes.
 
         Write-ahead: the result is first recorded as ``publishing`` (with the
-        offset of the newest result known so far) and flushed to the changelog;
+        offset of the newest result known so far, and the task's CloudEvent origin:
+        its record's, or ``cloudevent``) and flushed to the changelog;
         then it is sent and its delivery awaited; then the task is marked
         ``done`` with the result's offset. A worker that takes over finds any
         ``publishing`` record and scans ``qstream.results`` after that offset:
@@ -106,15 +113,25 @@ class Outbox:
         """
         prev = self.ledger.task_record(result["task_id"]) or {}
         source = source or prev.get("source")
-        self.ledger.mark_publishing(result, source)
+        cloudevent = cloudevent or prev.get("cloudevent")
+        self.ledger.mark_publishing(result, source, cloudevent=cloudevent)
         await self.producer.flush()
         crash_point("result-recorded")
-        await self.send_result_record(result, source)
+        await self.send_result_record(result, source, cloudevent=cloudevent)
 
-    async def send_result_record(self, result: dict[str, Any], source: str | None) -> None:
-        """Send ``result``, await its delivery, then mark its task ``done``."""
+    async def send_result_record(self, result: dict[str, Any], source: str | None, *,
+                                 cloudevent: dict[str, str] | None = None) -> None:
+        """Send ``result``, await its delivery, then mark its task ``done``.
+
+        The record carries binary-mode CloudEvent headers
+        (:func:`qstream.stream.cloudevents.result_headers`) when the task came as a
+        CloudEvent (``cloudevent``) or the deployment asks for them on every result
+        (:attr:`all_results_as_cloudevents`).
+        """
         task_id = result["task_id"]
-        delivery = await self.send(T.RESULTS, task_id, result,
+        headers = cloudevents.result_headers(result) \
+            if cloudevent is not None or self.all_results_as_cloudevents else None
+        delivery = await self.send(T.RESULTS, task_id, result, headers,
                                    attributes={"qstream.task_id": task_id,
                                                "qstream.task.status": result["status"]})
         offset = int((await delivery).offset)

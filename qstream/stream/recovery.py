@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from qstream.core.assembly import TaskAssembly
 from qstream.errors import QStreamError
+from qstream.stream import budgets
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Timer
 from qstream.stream.durable import scan_task_ids
@@ -44,6 +45,7 @@ def restore_state(rt: Runtime) -> None:
     rt.clear_state()
     rt.restore_predictor()
     active, parts = rt.ledger.restore(rt.scheduler, rt.now_s())
+    budgets.restore(rt)
     rt.owner = True
     rt.metrics.recoveries += 1
     log.warning(
@@ -73,7 +75,8 @@ async def finish_recovery(rt: Runtime) -> None:
                             task_id, found[task_id])
             else:
                 log.warning("re-publishing the unconfirmed result of %s", task_id)
-                await rt.outbox.send_result_record(rec["result"], rec.get("source"))
+                await rt.outbox.send_result_record(rec["result"], rec.get("source"),
+                                                   cloudevent=rec.get("cloudevent"))
             # A failed or cancelled task may still have restored pending work: withdraw it.
             rt.forget_task(task_id, cancel=rec["result"]["status"] != "completed")
     for task_id, assembly in list(rt.ledger.assemblies.items()):
@@ -101,6 +104,7 @@ async def finish_task(rt: Runtime, task_id: str, assembly: TaskAssembly) -> None
     # Publish first: the task's parts and sub-task records may only go once its
     # result is recorded, or a crash in between would leave an active task
     # whose parts are gone.
+    budgets.stamp(rt, result, record, spent_usd=rt.scheduler.spent_usd(task_id))
     if record.get("parent"):
         await forward_step(rt, task_id, record, result)
     else:

@@ -26,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from qstream.config import WorkerConfig
+from qstream.config_tenants import shares
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import CalibrationEstimator, Estimator
 from qstream.core.policies import make_policy
@@ -35,6 +36,7 @@ from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
 from qstream.stream import topics as T
 from qstream.stream import tracing
+from qstream.stream.budgets import TenantSpend
 from qstream.stream.counters import Counters
 from qstream.stream.fleet_health import FleetHealth
 from qstream.stream.ledger import TaskLedger
@@ -86,6 +88,8 @@ class Runtime:
         self.predictor = Predictor(specs)
         self.policy = make_policy(config.policy, seed=config.seed)
         self.scheduler = self._new_scheduler()
+        # Each tenant's spend over its window (qstream.stream.budgets).
+        self.tenant_spend = TenantSpend(config.tenants)
         self.ledger = ledger
         self.stateful = ledger.durable
         self.snapshots = snapshots
@@ -93,7 +97,8 @@ class Runtime:
         # restored their state; timers of a standby worker do nothing.
         self.owner = not self.stateful
         self.tracer = tracing.tracer()
-        self.outbox = Outbox(topics, producer, ledger, self.metrics, self.tracer)
+        self.outbox = Outbox(topics, producer, ledger, self.metrics, self.tracer,
+                             all_results_as_cloudevents=config.result_cloudevents == "all")
         self.health = FleetHealth(specs, config, self.outbox)
         # "subtask_id#attempt" of the execution events learned from (bounded).
         self.seen_executions: OrderedDict[str, None] = OrderedDict()
@@ -108,9 +113,11 @@ class Runtime:
         self.recovery_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
 
     def _new_scheduler(self) -> Scheduler:
+        tenants, default_share = shares(self.config.tenants)
         return Scheduler(self.specs, self._estimator(),
                          SchedulerConfig(**self.config.scheduler.model_dump()),
-                         self.policy, record_changes=True)
+                         self.policy, record_changes=True, tenants=tenants,
+                         default_share=default_share)
 
     def _estimator(self) -> Estimator:
         # The online predictor always learns from telemetry (so its state and

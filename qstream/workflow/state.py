@@ -98,6 +98,14 @@ class WorkflowState:
         What the classical solver reported (parameters, library status).
     answer:
         The task's ``qstream.result.v1`` once built (phase ``publishing``), else None.
+    budget_usd:
+        The task's budget (USD), or None: the selection never chooses a configuration
+        predicted to cost more than what remains of it, each step runs under the
+        remaining budget, and the loop stops (reason ``budget``) once spend reaches it.
+    tenant:
+        The task's tenant (its steps run under it).
+    fail_reason:
+        The result's ``reason`` when it failed for a known cause (``budget``), else None.
     """
 
     task_id: str
@@ -133,6 +141,9 @@ class WorkflowState:
     predicted_queue_s: float = 0.0
     solve_details: dict[str, Any] = field(default_factory=dict)
     answer: dict[str, Any] | None = None
+    budget_usd: float | None = None
+    tenant: str = "default"
+    fail_reason: str | None = None
 
     def step_task_id(self, step: int | None = None) -> str:
         """Circuit task id of step ``step`` (default: the current one)."""

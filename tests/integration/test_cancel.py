@@ -243,3 +243,25 @@ def test_the_cli_prints_the_workers_answer(worker) -> None:
     text = out.stdout + out.stderr  # the console writes to stderr
     assert out.returncode == 1, text
     assert "unknown_task" in text and "nothing changed" in text
+
+
+def test_delete_over_http_cancels_a_long_task_with_exactly_one_result(worker) -> None:
+    """The issue's acceptance check, as a new user would: POST, DELETE, poll to cancelled."""
+    import httpx
+    from helpers.gateway import running_gateway
+
+    with running_gateway(worker.broker_url) as base:
+        body = long_task("unused")
+        del body["task_id"]
+        r = httpx.post(f"{base}/v1/tasks", json=body)
+        assert r.status_code == 202, r.text
+        task_id = r.json()["task_id"]
+        busy_child(worker.proc.pid)
+        r = httpx.delete(f"{base}/v1/tasks/{task_id}")
+        assert r.status_code == 202 and r.json()["status"] == "cancelling", r.text
+        deadline = time.monotonic() + 60
+        while (state := httpx.get(f"{base}/v1/tasks/{task_id}").json())["status"] != "cancelled":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+    assert state["result"]["status"] == "cancelled" and state["result"]["reason"] == "cancelled"
+    assert len(results_counted(worker.broker_url, {task_id}, timeout_s=10)[task_id]) == 1

@@ -14,6 +14,10 @@
 - :mod:`~qstream.core.scheduler.placing`: submit and requeue;
 - :mod:`~qstream.core.scheduler.moves`: reallocation of pending sub-tasks and hedging of
   stragglers.
+- :mod:`~qstream.core.scheduler.budget`: per-task budgets (remaining budget, the price
+  weight as it tightens, actual spend);
+- :mod:`~qstream.core.scheduler.fairness`: fair sharing of credits between tenants
+  (start-time fair queuing) and per-tenant concurrency limits.
 
 Everything takes ``now_s`` explicitly; the wall clock is read only to measure
 decision latency.

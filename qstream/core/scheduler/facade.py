@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import Estimator
 from qstream.core.policies import CostPolicy, PlacementPolicy
-from qstream.core.scheduler import moves, placing
+from qstream.core.scheduler import budget, moves, placing
+from qstream.core.scheduler.budget import Budgets
+from qstream.core.scheduler.fairness import FairShare, TenantShare
 from qstream.core.scheduler.fleet import Fleet
 from qstream.core.scheduler.ledger import Ledger
 from qstream.core.scheduler.scoring import Scorer
@@ -37,6 +39,11 @@ class Scheduler:
         weighted cost, with reallocation and hedging (``predictive-realloc``).
     record_changes:
         Record the ids whose placement or completion changed (:meth:`drain_changed`).
+    tenants:
+        Tenant -> its :class:`~qstream.core.scheduler.fairness.TenantShare` (weight,
+        ``max_concurrent``) for fair sharing at release; others get ``default_share``.
+    default_share:
+        The share of a tenant ``tenants`` does not name (default: weight 1, no limit).
 
     Attributes
     ----------
@@ -76,13 +83,18 @@ class Scheduler:
         policy: PlacementPolicy | None = None,
         *,
         record_changes: bool = False,
+        tenants: Mapping[str, TenantShare] | None = None,
+        default_share: TenantShare | None = None,
     ) -> None:
         self._fleet = Fleet(specs)
+        self._budgets = Budgets()
+        self._fair = FairShare(tenants, default_share)
         self._ledger = Ledger(self._fleet.names, record_changes=record_changes)
         self._scorer = Scorer(
             self._fleet, self._ledger, predictor, config,
             policy if policy is not None else CostPolicy(
                 "predictive-realloc", reallocates=True, hedges=True),
+            self._fair,
         )
 
     # The scorer holds these; a caller may swap one (a restored predictor, say).
@@ -191,7 +203,7 @@ class Scheduler:
             No allowed backend can run it; the message lists each backend's reason.
         """
         t0 = time.perf_counter()
-        return placing.submit(self._ledger, self._scorer, subtask, now_s, t0)
+        return placing.submit(self._ledger, self._scorer, subtask, now_s, t0, self._budgets)
 
     def requeue(self, subtask_id: str, now_s: float, *, exclude: Sequence[str] = ()) -> Decision:
         """Place a failed in-flight (or still pending) sub-task again, avoiding ``exclude``.
@@ -208,7 +220,8 @@ class Scheduler:
             scheduler and its task should fail.
         """
         t0 = time.perf_counter()
-        return placing.requeue(self._ledger, self._scorer, subtask_id, now_s, exclude, t0)
+        return placing.requeue(self._ledger, self._scorer, subtask_id, now_s, exclude, t0,
+                               self._budgets)
 
     # -- credits -----------------------------------------------------------------------
 
@@ -225,7 +238,7 @@ class Scheduler:
             In that same priority order across backends.
         """
         self._ledger.tick(now_s)
-        return self._ledger.release(self._fleet, now_s)
+        return self._ledger.release(self._fleet, now_s, self._fair, self._budgets)
 
     def complete(self, subtask_id: str, now_s: float, backend: str | None = None) -> list[str]:
         """Record a sub-task as completed and return its credits.
@@ -264,6 +277,99 @@ class Scheduler:
         longer be pending or in flight.
         """
         self._ledger.forget_task(task_id)
+        self._budgets.forget(task_id)
+
+    # -- budgets and tenants ---------------------------------------------------------
+
+    def record_spend(self, task_id: str, usd: float) -> bool:
+        """Add ``usd`` of actual spend (one execution's ``price_usd``) to ``task_id``.
+
+        Returns True when this spend took the task past its budget: from now on
+        none of its pending sub-tasks is released or hedged; the caller fails the
+        task (see :mod:`qstream.core.scheduler.budget`).
+
+        Raises
+        ------
+        ValueError
+            If ``usd`` is negative or not finite.
+        """
+        return self._budgets.record_spend(task_id, usd)
+
+    def spent_usd(self, task_id: str) -> float:
+        """Actual spend recorded for ``task_id`` (USD)."""
+        return self._budgets.spent(task_id)
+
+    def restore_spend(self, spent: Mapping[str, float]) -> None:
+        """Set each task's actual spend after a takeover (with :meth:`restore`)."""
+        for task_id, usd in spent.items():
+            self._budgets.set_spent(task_id, usd)
+
+    def is_over_budget(self, task_id: str) -> bool:
+        """Whether ``task_id``'s actual spend passed its budget."""
+        return self._budgets.is_stopped(task_id)
+
+    def remaining_usd(self, subtask: SubTask) -> float | None:
+        """What ``subtask``'s task may still spend besides its other held sub-tasks (USD).
+
+        None when it has no budget.
+        """
+        self._budgets.register(subtask.task_id, subtask.budget_usd)
+        return placing.remaining_usd(self._ledger, self._budgets, subtask)
+
+    def cheapest(self, subtask: SubTask) -> tuple[str, float] | None:
+        """The capable backend with the lowest predicted price of ``subtask``, and that price.
+
+        Operational or not (admission checks a task against the whole fleet);
+        None when no backend can run it.
+        """
+        up, down, _ = self._fleet.candidates(subtask)
+        prices = [(self._scorer.price_usd(b, subtask), self._fleet.rank[b], b)
+                  for b in up + down]
+        if not prices:
+            return None
+        price, _, backend = min(prices)
+        return backend, price
+
+    def check_budget(self, subtasks: Sequence[SubTask]) -> None:
+        """Raise if the cheapest placements of ``subtasks`` (one task) exceed its budget.
+
+        Admission's check: each sub-task at its cheapest capable backend, summed,
+        against the budget minus what the task already spent. When they fit, each
+        sub-task's cheapest price is reserved until it is submitted, so that the
+        sub-tasks placed first leave the later ones their cheapest placement
+        (:mod:`qstream.core.scheduler.budget`).
+
+        Raises
+        ------
+        BudgetError
+            Naming the cheapest option (backend and summed price) and the budget.
+        """
+        if not subtasks or subtasks[0].budget_usd is None:
+            return
+        s0 = subtasks[0]
+        assert s0.budget_usd is not None
+        total = 0.0
+        names: list[str] = []
+        prices: list[float] = []
+        for s in subtasks:
+            found = self.cheapest(s)
+            prices.append(0.0 if found is None else found[1])
+            if found is None:
+                continue  # a capacity problem, reported by submit
+            names.append(found[0])
+            total += found[1]
+        left = s0.budget_usd - self._budgets.spent(s0.task_id)
+        if total > left + budget.FIT_EPS_USD:
+            where = ", ".join(sorted(set(names)))
+            raise budget.BudgetError(
+                f"task {s0.task_id!r} does not fit its budget: the cheapest option is "
+                f"{where} at {total:.4g} USD predicted for its {len(subtasks)} sub-task(s); "
+                f"the budget is {s0.budget_usd:.4g} USD ({max(left, 0.0):.4g} USD remains)",
+                backend=names[0] if len(set(names)) == 1 else where, price_usd=total,
+                remaining_usd=max(left, 0.0))
+        self._budgets.register(s0.task_id, s0.budget_usd)
+        self._budgets.reserve(s0.task_id, {s.subtask_id: price for s, price in zip(
+            subtasks, prices, strict=True)})
 
     # -- moves -------------------------------------------------------------------------
 
@@ -278,7 +384,7 @@ class Scheduler:
         list of Reallocation
             In sweep order; empty when nothing moved.
         """
-        return moves.reallocate(self._ledger, self._scorer, now_s)
+        return moves.reallocate(self._ledger, self._scorer, now_s, self._budgets)
 
     def hedge(self, now_s: float) -> list[Hedge]:
         """Start backup copies of stragglers on idle backends (policies that hedge only).
@@ -291,7 +397,7 @@ class Scheduler:
         list of Hedge
             Copies to start now; each is in flight on its ``to_backend``.
         """
-        return moves.hedge(self._ledger, self._scorer, now_s)
+        return moves.hedge(self._ledger, self._scorer, now_s, self._budgets)
 
     # -- views -------------------------------------------------------------------------
 
@@ -379,4 +485,7 @@ class Scheduler:
         >>> [s.subtask_id for s, _ in new.release(now_s=6.0)]
         ['t/c1/s0']
         """
-        self._ledger.restore(placements, completed, now_s, self._fleet, self._scorer.dur_s)
+        self._ledger.restore(placements, completed, now_s, self._fleet, self._scorer.dur_s,
+                             self._scorer.price_usd)
+        for p in placements:
+            self._budgets.register(p.subtask.task_id, p.subtask.budget_usd)

@@ -14,9 +14,12 @@ rebuilds itself from those records after a failover (:meth:`Ledger.restore`).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from qstream.core.scheduler.budget import Budgets
+from qstream.core.scheduler.fairness import FairShare
 from qstream.core.scheduler.fleet import Fleet
 from qstream.core.scheduler.types import Placement
 from qstream.core.subtask import SubTask
@@ -46,6 +49,13 @@ class Entry:
     moved_from: tuple[str, tuple[int, int]] | None = None
     # Backends running a hedge copy -> when it was released there.
     copies: dict[str, float] = field(default_factory=dict)
+    price_usd: float = 0.0  # predicted price on `backend` (what it holds of its task's budget)
+    # Backends running a hedge copy -> that copy's predicted price.
+    copy_price_usd: dict[str, float] = field(default_factory=dict)
+
+    def held_usd(self) -> float:
+        """Predicted price of this entry and of every hedge copy of it (USD)."""
+        return self.price_usd + sum(self.copy_price_usd.values())
 
 
 class Ledger:
@@ -77,7 +87,11 @@ class Ledger:
 
     def __init__(self, names: Sequence[str], *, record_changes: bool = False) -> None:
         self.entries: dict[str, Entry] = {}
+        # Task id -> ids of its held entries (budget sums without a scan of all).
+        self.by_task: dict[str, set[str]] = {}
         self.pending: dict[str, dict[str, Entry]] = {n: {} for n in names}
+        # Backend -> tenant -> its pending sub-tasks there (release's fast path).
+        self.pending_tenants: dict[str, Counter[str]] = {n: Counter() for n in names}
         self.inflight: dict[str, dict[str, Entry]] = {n: {} for n in names}
         self.completed: set[str] = set()
         self.split_children: dict[str, set[str]] = {}
@@ -121,11 +135,14 @@ class Ledger:
             or subtask_id in self.split_children
         )
 
-    def add_pending(self, s: SubTask, backend: str, key: Key, dur_s: float) -> None:
-        """Hold ``s`` pending on ``backend``."""
-        e = Entry(s, backend, key, dur_s)
+    def add_pending(self, s: SubTask, backend: str, key: Key, dur_s: float,
+                    price_usd: float = 0.0) -> None:
+        """Hold ``s`` pending on ``backend`` (``price_usd``: its predicted price there)."""
+        e = Entry(s, backend, key, dur_s, price_usd=price_usd)
         self.entries[s.subtask_id] = e
+        self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
         self.pending[backend][s.subtask_id] = e
+        self.pending_tenants[backend][s.tenant] += 1
         self.changed_id(s.subtask_id)
 
     def add_split(self, parent_id: str, part_ids: Sequence[str]) -> None:
@@ -138,14 +155,17 @@ class Ledger:
         """Move a pending entry to ``backend``; ``info`` is the token that bars a move back."""
         sid = e.subtask.subtask_id
         del self.pending[e.backend][sid]
+        self._uncount(e.backend, e.subtask.tenant)
         self.pending[backend][sid] = e
+        self.pending_tenants[backend][e.subtask.tenant] += 1
         e.moved_from = (e.backend, info)
         e.backend = backend
         self.changed_id(sid)
 
-    def add_copy(self, e: Entry, backend: str, now_s: float) -> None:
+    def add_copy(self, e: Entry, backend: str, now_s: float, price_usd: float = 0.0) -> None:
         """Put a hedge copy of the in-flight entry in flight on ``backend``."""
         e.copies[backend] = now_s
+        e.copy_price_usd[backend] = price_usd
         self.inflight[backend][e.subtask.subtask_id] = e
         self.changed_id(e.subtask.subtask_id)
 
@@ -154,8 +174,14 @@ class Ledger:
         sid = e.subtask.subtask_id
         self.changed_id(sid)
         del self.entries[sid]
+        held = self.by_task.get(e.subtask.task_id)
+        if held is not None:
+            held.discard(sid)
+            if not held:
+                del self.by_task[e.subtask.task_id]
         self.inflight[e.backend].pop(sid, None)
-        self.pending[e.backend].pop(sid, None)
+        if self.pending[e.backend].pop(sid, None) is not None:
+            self._uncount(e.backend, e.subtask.tenant)
         for b in e.copies:
             self.inflight[b].pop(sid, None)
 
@@ -175,32 +201,86 @@ class Ledger:
 
     # -- credits ---------------------------------------------------------------------
 
-    def release(self, fleet: Fleet, now_s: float) -> list[tuple[SubTask, str]]:
+    def release(self, fleet: Fleet, now_s: float, fair: FairShare | None = None,
+                budgets: Budgets | None = None) -> list[tuple[SubTask, str]]:
         """Move pending sub-tasks in flight on operational backends with free credit.
 
-        Per backend in fleet order, by release key; a sub-task whose
-        ``depends_on`` have not all completed is skipped without using a credit.
-        Returned across backends by release key.
+        Per backend in fleet order, each free credit goes to the tenant chosen by
+        start-time fair queuing (``fair``, :mod:`qstream.core.scheduler.fairness`),
+        and within a tenant by release key; a sub-task whose ``depends_on`` have
+        not all completed is skipped without using a credit, and so is every
+        sub-task of a tenant at its ``max_concurrent`` and of a task whose actual
+        spend passed its budget (``budgets``). Returned across backends by
+        release key.
         """
+        fair = fair if fair is not None else FairShare()
+        inflight_of: dict[str, int] = {}
+        for q in self.inflight.values():
+            for e in q.values():
+                inflight_of[e.subtask.tenant] = inflight_of.get(e.subtask.tenant, 0) + 1
         out: list[Entry] = []
         for name, spec in fleet.specs.items():
             queue = self.pending[name]
             free = spec.capacity - len(self.inflight[name])
             if free <= 0 or not queue or not fleet.operational[name]:
                 continue
+            # Each tenant's eligible sub-tasks in key order, at most `free` of each: the
+            # scan stops once every tenant pending here has that many.
+            by_tenant: dict[str, list[Entry]] = {}
+            short = set(self.pending_tenants[name])
             for e in sorted(queue.values(), key=lambda e: e.key):
-                if free <= 0:
-                    break
-                if not all(d in self.completed for d in e.subtask.depends_on):
+                s = e.subtask
+                if s.tenant not in short:
                     continue
+                if budgets is not None and budgets.is_stopped(s.task_id):
+                    continue
+                if not all(d in self.completed for d in s.depends_on):
+                    continue
+                got = by_tenant.setdefault(s.tenant, [])
+                got.append(e)
+                if len(got) >= free:
+                    short.discard(s.tenant)
+                    if not short:
+                        break
+            for got in by_tenant.values():
+                got.reverse()  # last = first in key order
+            while free > 0 and by_tenant:
+                for tenant in [t for t in by_tenant
+                               if (lim := fair.limit(t)) is not None
+                               and inflight_of.get(t, 0) >= lim]:
+                    del by_tenant[tenant]
+                if not by_tenant:
+                    break
+                tenants = sorted(by_tenant, key=lambda t: by_tenant[t][-1].key)
+                tenant = fair.pick(tenants)
+                e = by_tenant[tenant].pop()
+                if not by_tenant[tenant]:
+                    del by_tenant[tenant]
                 del queue[e.subtask.subtask_id]
+                self._uncount(name, tenant)
                 e.released_at_s = now_s
                 self.inflight[name][e.subtask.subtask_id] = e
                 self.changed_id(e.subtask.subtask_id)
                 out.append(e)
+                fair.charge(tenant)
+                inflight_of[tenant] = inflight_of.get(tenant, 0) + 1
                 free -= 1
         out.sort(key=lambda e: e.key)
         return [(e.subtask, e.backend) for e in out]
+
+    def _uncount(self, backend: str, tenant: str) -> None:
+        counts = self.pending_tenants[backend]
+        counts[tenant] -= 1
+        if counts[tenant] <= 0:
+            del counts[tenant]
+
+    def held_usd(self, task_id: str, exclude: str | None = None) -> float:
+        """Predicted price (USD) of ``task_id``'s held sub-tasks and their hedge copies.
+
+        ``exclude`` is a sub-task id left out (the one being placed again).
+        """
+        return sum(self.entries[sid].held_usd() for sid in self.by_task.get(task_id, ())
+                   if sid != exclude)
 
     def _mark_completed(self, subtask_id: str) -> None:
         self.completed.add(subtask_id)
@@ -236,6 +316,7 @@ class Ledger:
         self.changed_id(subtask_id)
         if backend in e.copies:
             del e.copies[backend]
+            e.copy_price_usd.pop(backend, None)
             self.inflight[backend].pop(subtask_id, None)
             return True
         if backend != e.backend:
@@ -244,6 +325,7 @@ class Ledger:
         self.inflight[backend].pop(subtask_id, None)
         new_home, released_at = next(iter(e.copies.items()))
         del e.copies[new_home]
+        e.price_usd = e.copy_price_usd.pop(new_home, e.price_usd)
         e.backend = new_home
         e.released_at_s = released_at
         return True
@@ -275,11 +357,14 @@ class Ledger:
                          self.split_parent.get(subtask_id), dict(e.copies))
 
     def restore(self, placements: Sequence[Placement], completed: Sequence[str], now_s: float,
-                fleet: Fleet, dur_s: Callable[[str, SubTask], float]) -> None:
+                fleet: Fleet, dur_s: Callable[[str, SubTask], float],
+                price_usd: Callable[[str, SubTask], float] | None = None) -> None:
         """Rebuild the holdings from placements and completed ids (an empty ledger only).
 
         ``dur_s(backend, subtask)`` gives the predicted ``queue_s + run_s`` with
-        the current estimator. See :meth:`qstream.core.scheduler.Scheduler.restore`.
+        the current estimator, ``price_usd(backend, subtask)`` its predicted price
+        (what it holds of its task's budget; 0 when not given). See
+        :meth:`qstream.core.scheduler.Scheduler.restore`.
 
         Raises
         ------
@@ -296,16 +381,20 @@ class Ledger:
         for p in sorted(placements, key=lambda p: p.order):
             s = p.subtask
             fleet.spec(p.backend)
+            price = price_usd if price_usd is not None else (lambda _b, _s: 0.0)
             e = Entry(s, p.backend, release_key(s, p.order), dur_s(p.backend, s),
-                      p.released_at_s)
+                      p.released_at_s, price_usd=price(p.backend, s))
             self.entries[s.subtask_id] = e
+            self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
             if p.released_at_s is None:
                 self.pending[p.backend][s.subtask_id] = e
+                self.pending_tenants[p.backend][s.tenant] += 1
             else:
                 self.inflight[p.backend][s.subtask_id] = e
             for b, at_s in p.copies.items():
                 fleet.spec(b)
                 e.copies[b] = at_s
+                e.copy_price_usd[b] = price(b, s)
                 self.inflight[b][s.subtask_id] = e
             if p.split_of is not None:
                 self.split_parent[s.subtask_id] = p.split_of

@@ -8,12 +8,34 @@ or hedge.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from qstream.core.scheduler import budget
+from qstream.core.scheduler.budget import FIT_EPS_USD, Budgets
 from qstream.core.scheduler.ledger import Ledger
 from qstream.core.scheduler.scoring import Scorer
 from qstream.core.scheduler.types import BackendScore, Hedge, Reallocation
+from qstream.core.subtask import SubTask
 
 
-def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocation]:
+def _budgeted(ledger: Ledger, budgets: Budgets, s: SubTask,
+              scorer: Scorer, *, own: bool) -> tuple[SubTask, float | None]:
+    """``s`` with its cost weights tightened to its task's remaining budget, and that budget.
+
+    ``own`` counts ``s``'s own held price as spent (a hedge copy comes on top of
+    it); otherwise it is left out (a move replaces it).
+    """
+    if s.budget_usd is None:
+        return s, None
+    held = ledger.held_usd(s.task_id, exclude=None if own else s.subtask_id)
+    left = budgets.remaining_usd(s, held)
+    assert left is not None
+    return replace(s, weights=budget.tightened_weights(s.weights, left,
+                                                        scorer.config.scales)), left
+
+
+def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
+               budgets: Budgets | None = None) -> list[Reallocation]:
     """Re-score every pending sub-task and move those cheaper elsewhere by the margin.
 
     One sweep over the pending sub-tasks in release order (priority, deadline,
@@ -30,12 +52,17 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocatio
     (pending jobs, operational, specs) changed. In-flight sub-tasks are never
     touched.
 
+    A sub-task of a task with a budget moves only where its predicted price
+    fits the remaining budget (its own current price not counted), and is
+    scored with the cost weight tightened to it (:mod:`qstream.core.scheduler.budget`).
+
     Returns
     -------
     list of Reallocation
         In sweep order; empty when nothing moved.
     """
     ledger.tick(now_s)
+    budgets = budgets if budgets is not None else Budgets()
     if not scorer.policy.reallocates:
         return []
     fleet, cfg = scorer.fleet, scorer.config
@@ -46,7 +73,7 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocatio
     )
     moves: list[Reallocation] = []
     for e in entries:
-        s = e.subtask
+        s, left = _budgeted(ledger, budgets, e.subtask, scorer, own=False)
         cur = e.backend
         up, _, _ = fleet.candidates(s)
         cur_score = scorer.score(s, cur, ahead[cur] / fleet.specs[cur].capacity)
@@ -58,6 +85,8 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocatio
             if e.moved_from is not None and e.moved_from == (b, info):
                 continue
             score = scorer.score(s, b, ahead[b] / fleet.specs[b].capacity)
+            if left is not None and score.prediction.price_usd > left + FIT_EPS_USD:
+                continue
             if best is None or scorer.order(score) < scorer.order(best):
                 best = score
         if best is not None and best.backend != cur and (
@@ -86,11 +115,13 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Reallocatio
         else:
             chosen = cur_score
         e.dur_s = chosen.prediction.queue_s + chosen.prediction.run_s
+        e.price_usd = chosen.prediction.price_usd
         ahead[e.backend] += e.dur_s
     return moves
 
 
-def hedge(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Hedge]:
+def hedge(ledger: Ledger, scorer: Scorer, now_s: float,
+          budgets: Budgets | None = None) -> list[Hedge]:
     """Start backup copies of stragglers on idle backends (policies that hedge only).
 
     A straggler is an in-flight sub-task, not yet hedged, that has been in flight
@@ -107,12 +138,17 @@ def hedge(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Hedge]:
     is a speculative backup task (Dean and Ghemawat, "MapReduce: simplified data
     processing on large clusters", OSDI 2004).
 
+    A copy counts against its task's budget: it is started only where its
+    predicted price fits what remains with the original still held; a
+    straggler of a task over its budget gets none.
+
     Returns
     -------
     list of Hedge
         Copies to start now; each is in flight on its ``to_backend``.
     """
     ledger.tick(now_s)
+    budgets = budgets if budgets is not None else Budgets()
     if not scorer.policy.hedges:
         return []
     fleet, cfg = scorer.fleet, scorer.config
@@ -136,10 +172,15 @@ def hedge(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Hedge]:
         if s.subtask_id in seen:
             continue
         seen.add(s.subtask_id)
+        if budgets.is_stopped(s.task_id):
+            continue
+        s, left = _budgeted(ledger, budgets, s, scorer, own=True)
         up, _, _ = fleet.candidates(s, exclude=(e.backend,))
         options = [
-            scorer.score(s, b, scorer.inflight_load_s(b, now_s) / fleet.specs[b].capacity)
-            for b in up if free.get(b, 0) > 0
+            score for b in up if free.get(b, 0) > 0
+            if (score := scorer.score(
+                s, b, scorer.inflight_load_s(b, now_s) / fleet.specs[b].capacity))
+            and (left is None or score.prediction.price_usd <= left + FIT_EPS_USD)
         ]
         if not options:
             continue
@@ -148,11 +189,11 @@ def hedge(ledger: Ledger, scorer: Scorer, now_s: float) -> list[Hedge]:
         if best.time_s > max(e.dur_s, waited):
             continue
         free[best.backend] -= 1
-        ledger.add_copy(e, best.backend, now_s)
+        ledger.add_copy(e, best.backend, now_s, best.prediction.price_usd)
         # Its cost where it is: as if it needed its whole predicted time again.
         old = scorer.score(s, e.backend, e.dur_s)
         out.append(Hedge(
-            s, e.backend, best.backend, old.total, best.total,
+            e.subtask, e.backend, best.backend, old.total, best.total,
             f"straggler: in flight {waited:.4g} s on {e.backend}, predicted {e.dur_s:.4g} s; "
             f"{best.backend} predicts {best.time_s:.4g} s", now_s,
         ))

@@ -11,7 +11,10 @@ low-complexity task scheduling for heterogeneous computing", IEEE TPDS 13(3),
 where ``queue_s``, ``run_s``, ``error`` and ``price_usd`` come from
 :meth:`Predictor.predict` and ``wait_s(b)`` is the local backlog: the predicted
 ``queue_s + run_s`` still to go of the sub-tasks in flight on ``b`` plus those
-pending on ``b`` ahead of ``s``, divided by ``b``'s capacity.
+pending on ``b`` ahead of ``s``, divided by ``b``'s capacity. With several
+tenants pending, "ahead" is what start-time fair queuing would release first
+(:meth:`Scorer.ahead_s`), so a tenant arriving behind a flood is not scored as if
+it waited for all of it (:mod:`qstream.core.scheduler.fairness`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from qstream.core.estimators import Estimator
 from qstream.core.features import CircuitFeatures
 from qstream.core.policies import FleetView, PlacementPolicy
 from qstream.core.prediction import Prediction
+from qstream.core.scheduler.fairness import FairShare
 from qstream.core.scheduler.fleet import Fleet
-from qstream.core.scheduler.ledger import Key, Ledger
+from qstream.core.scheduler.ledger import Entry, Key, Ledger
 from qstream.core.scheduler.types import BackendScore, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
@@ -45,6 +49,9 @@ class Scorer:
         Tuning (its ``scales`` enter the cost).
     policy:
         The placement rule that picks among the scores.
+    fair:
+        The tenants' fair-queuing state the ledger releases by (read only);
+        None: one queue in release-key order.
 
     Notes
     -----
@@ -54,8 +61,10 @@ class Scorer:
     """
 
     def __init__(self, fleet: Fleet, ledger: Ledger, predictor: Estimator,
-                 config: SchedulerConfig, policy: PlacementPolicy) -> None:
+                 config: SchedulerConfig, policy: PlacementPolicy,
+                 fair: FairShare | None = None) -> None:
         self.fleet = fleet
+        self.fair = fair
         self.ledger = ledger
         self.predictor = predictor
         self.config = config
@@ -91,6 +100,10 @@ class Scorer:
         """Predicted ``queue_s + run_s`` (s) of ``s`` on ``backend``."""
         prediction = self.predict(backend, s.features, s.shots)
         return prediction.queue_s + prediction.run_s
+
+    def price_usd(self, backend: str, s: SubTask) -> float:
+        """Predicted price (USD) of ``s`` on ``backend``."""
+        return self.predict(backend, s.features, s.shots).price_usd
 
     def score(
         self, s: SubTask, backend: str, wait_s: float, shots: int | None = None
@@ -144,14 +157,40 @@ class Scorer:
             total += max(e.dur_s - (now_s - released), 0.0)
         return total
 
-    def ahead_s(self, backend: str, key: Key) -> float:
-        """Predicted time (s) of the sub-tasks pending on ``backend`` ahead of ``key``."""
-        return sum(e.dur_s for e in self.ledger.pending[backend].values() if e.key < key)
+    def ahead_s(self, backend: str, key: Key, tenant: str | None = None) -> float:
+        """Predicted time (s) of the sub-tasks pending on ``backend`` released before ``key``.
 
-    def wait_s(self, backend: str, key: Key, now_s: float) -> float:
-        """Local wait (s) of a sub-task with release key ``key`` on ``backend``."""
+        Without ``tenant`` (or with one tenant pending), those with a lower release
+        key. Otherwise as start-time fair queuing would release them: the ``j``-th
+        pending sub-task (by key, from 0) of tenant ``t`` is projected to start tag
+        ``max(v, F_t) + j / w_t``, and goes first if that is below the projected tag
+        of a sub-task of ``tenant`` with key ``key`` (ties: by key). Tenants' limits
+        and their work on other backends are not projected.
+        """
+        queue = self.ledger.pending[backend].values()
+        fair = self.fair
+        tenants = self.ledger.pending_tenants[backend]
+        if tenant is None or fair is None or not (tenants.keys() - {tenant}):
+            return sum(e.dur_s for e in queue if e.key < key)
+        by_tenant: dict[str, list[Entry]] = {}
+        for e in queue:
+            by_tenant.setdefault(e.subtask.tenant, []).append(e)
+        own = [e for e in by_tenant.pop(tenant, []) if e.key < key]
+        tag = fair.start_tag(tenant) + len(own) / fair.share(tenant).weight
+        total = sum(e.dur_s for e in own)
+        for t, entries in by_tenant.items():
+            base, weight = fair.start_tag(t), fair.share(t).weight
+            for j, e in enumerate(sorted(entries, key=lambda e: e.key)):
+                other = base + j / weight
+                if other > tag or (other == tag and e.key > key):
+                    break
+                total += e.dur_s
+        return total
+
+    def wait_s(self, backend: str, key: Key, now_s: float, tenant: str | None = None) -> float:
+        """Local wait (s) of a sub-task of ``tenant`` with release key ``key`` on ``backend``."""
         cap = self.fleet.specs[backend].capacity
-        return (self.inflight_load_s(backend, now_s) + self.ahead_s(backend, key)) / cap
+        return (self.inflight_load_s(backend, now_s) + self.ahead_s(backend, key, tenant)) / cap
 
     def info(self) -> tuple[int, int]:
         """The info token: (predictor version, fleet epoch)."""

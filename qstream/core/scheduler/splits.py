@@ -5,8 +5,8 @@ A sub-task with ``shots >= split_min_shots`` may be split into ``k`` in
 each placed greedily at its cheapest backend given the parts already placed. A
 split is accepted when it shortens the predicted completion time (the slowest
 part) by ``split_gain`` at no more than ``1 + split_gain`` times the cost (time of
-the slowest part, shot-weighted error, summed price); of the accepted ``k``, the
-cheapest wins.
+the slowest part, shot-weighted error, summed price), and its summed predicted
+price fits the task's remaining budget; of the accepted ``k``, the cheapest wins.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from qstream.core.cost import weighted_cost
 from qstream.core.partition import split_shots
+from qstream.core.scheduler.budget import FIT_EPS_USD
 from qstream.core.scheduler.ledger import Key, Ledger
 from qstream.core.scheduler.scoring import Scorer
 from qstream.core.scheduler.types import BackendScore
@@ -26,7 +27,8 @@ Plan = list[tuple[int, tuple[BackendScore, ...]]]
 
 
 def plan_split(
-    scorer: Scorer, s: SubTask, pool: list[str], waits: dict[str, float], best: BackendScore
+    scorer: Scorer, s: SubTask, pool: list[str], waits: dict[str, float], best: BackendScore,
+    remaining_usd: float | None = None,
 ) -> Plan | None:
     """Best accepted split of ``s`` over ``pool``, or None to place it whole.
 
@@ -42,6 +44,9 @@ def plan_split(
         Local wait (s) of ``s`` on each backend of ``pool``.
     best:
         The whole sub-task's chosen score, the bar a split must beat.
+    remaining_usd:
+        What the task may still spend (None: no budget); a split whose parts'
+        summed predicted price exceeds it is not taken.
     """
     cfg = scorer.config
     capacity = {b: scorer.fleet.specs[b].capacity for b in pool}
@@ -70,6 +75,8 @@ def plan_split(
             price_usd += chosen.prediction.price_usd
             plan.append((shots, tuple(part)))
         cost = weighted_cost(finish_s, error_shots / s.shots, price_usd, s.weights, cfg.scales)
+        if remaining_usd is not None and price_usd > remaining_usd + FIT_EPS_USD:
+            continue
         if (
             finish_s <= (1.0 - cfg.split_gain) * best.time_s
             and cost <= (1.0 + cfg.split_gain) * best.total
@@ -96,8 +103,8 @@ def hold_parts(
         child = replace(s, shots=shots, subtask_id=f"{s.subtask_id}.{j}")
         chosen = part_scores[0]
         ledger.add_pending(
-            child, chosen.backend, key, chosen.prediction.queue_s + chosen.prediction.run_s
-        )
+            child, chosen.backend, key, chosen.prediction.queue_s + chosen.prediction.run_s,
+            chosen.prediction.price_usd)
         placed.append((child, part_scores))
     ledger.add_split(s.subtask_id, [child.subtask_id for child, _ in placed])
     return placed

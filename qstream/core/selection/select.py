@@ -43,7 +43,7 @@ from qstream.core.selection.priors import (
     QuantumSettings,
     configuration_prior,
 )
-from qstream.errors import CapacityError
+from qstream.errors import BudgetError, CapacityError
 
 __all__ = ["Estimate", "Selection", "estimate", "no_candidate_error", "select"]
 
@@ -173,7 +173,8 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
            predictor: Predictor | None = None, pending_jobs: Mapping[str, int] | None = None,
            now_s: float = 0.0, settings: QuantumSettings = DEFAULT_SETTINGS,
            scales: CostScales = _SCALES,
-           extra_queue_s: Mapping[str, float] | None = None) -> Selection:
+           extra_queue_s: Mapping[str, float] | None = None,
+           budget_usd: float | None = None) -> Selection:
     """Choose the candidate with the lowest predicted weighted cost.
 
     Parameters
@@ -196,9 +197,15 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
         Decision time (scheduler clock), carried into :meth:`Selection.to_dict`.
     extra_queue_s:
         Executor name -> wait before a solve can start there (see :func:`estimate`).
+    budget_usd:
+        What the task may still spend (USD), or None: a candidate whose predicted
+        total price (every job of its loop) exceeds it is never chosen.
 
     Raises
     ------
+    qstream.errors.BudgetError
+        If no candidate's predicted price fits ``budget_usd`` (the message names
+        the cheapest and its price).
     qstream.errors.CapacityError
         If there is no candidate; the message lists the rejections.
     ValueError
@@ -222,10 +229,20 @@ def select(problem: Problem, candidates: CandidateSet | Sequence[Candidate], wei
     ranked = sorted(estimates, key=lambda e: e.terms.total)   # stable: ties keep order
     met = None
     pool = ranked
+    if budget_usd is not None:
+        pool = [e for e in ranked if e.price_usd <= budget_usd + 1e-12]
+        if not pool:
+            cheapest = min(ranked, key=lambda e: e.price_usd)
+            c = cheapest.configuration
+            raise BudgetError(
+                f"no configuration fits the budget: the cheapest is {c.solver} on {c.backend} "
+                f"at {cheapest.price_usd:.4g} USD predicted; {max(budget_usd, 0.0):.4g} USD "
+                "remains", backend=c.backend, price_usd=cheapest.price_usd,
+                remaining_usd=max(budget_usd, 0.0))
     if accuracy_target is not None:
-        meeting = [e for e in ranked if e.meets_target]
+        meeting = [e for e in pool if e.meets_target]
         met = bool(meeting)
-        pool = meeting or ranked
+        pool = meeting or pool
     best = pool[0]
     runner_up = next((e for e in pool[1:]), None)
     return Selection(best, tuple(ranked), weights, _why(best, runner_up, accuracy_target, met),
