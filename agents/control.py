@@ -42,6 +42,7 @@ from qstream.stream import budgets, codec, ledger
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent
 from qstream.stream.crash_points import crash_point
+from qstream.stream.ledger import EARLY_CANCEL_TTL_S
 from qstream.stream.messages import failed_result
 from qstream.stream.runtime import Runtime
 from qstream.stream.stops import stop_request
@@ -80,8 +81,12 @@ async def handle(rt: Runtime, message: Any) -> None:
         task_id = record["parent"]
         request = {**request, "task_id": task_id}
         record = rt.ledger.task_record(task_id)
-    if record is None:
-        event = answer(request, "unknown_task", f"no task {task_id!r} is known; nothing changed")
+    if record is None or record["state"] == "cancel_requested":
+        # It may still be on its way (qstream.tasks is another topic): remembered a while.
+        rt.ledger.note_early_cancel(task_id, request)
+        event = answer(request, "unknown_task", (
+            f"no task {task_id!r} is known; nothing changed. If it arrives within "
+            f"{EARLY_CANCEL_TTL_S:.0f} s it is cancelled on arrival"))
     elif record["state"] != "active":
         status = record.get("status") or (record.get("result") or {}).get("status") or "finished"
         event = answer(request, "already_finished",
@@ -213,6 +218,21 @@ async def cancel_workflow(rt: Runtime, task_id: str, request: dict[str, Any]) ->
     await workflow.publish(rt, state)
     return answer(request, "cancelled", f"task {task_id!r} cancelled at step {state.step}: "
                   f"{_summary(counts)}; {state.spent_usd:.6g} USD spent", **counts)
+
+
+async def cancel_on_arrival(rt: Runtime, task_id: str, record: dict[str, Any], source: str,
+                            *, tenant: str, budget_usd: float | None,
+                            cloudevent: dict[str, str] | None) -> None:
+    """Answer a task whose cancel request came before it (a ``cancel_requested`` note):
+    one ``cancelled`` result, nothing run."""
+    request = record["cancel"]
+    error = f"{who_and_why(request)}; cancelled on arrival (the request came first)"
+    result = mark_cancelled(failed_result(task_id, error), error)
+    budgets.stamp(rt, result, None, tenant=tenant, budget_usd=budget_usd)
+    await rt.outbox.publish_result(result, source=source, cloudevent=cloudevent)
+    await rt.outbox.send(T.TELEMETRY, task_id, answer(
+        request, "cancelled", f"task {task_id!r} cancelled on arrival",
+        withdrawn=0, stopped=0, discarded=0))
 
 
 AGENT = Agent("qstream.agents.control", T.CONTROL, handle, "control")

@@ -168,6 +168,13 @@ async def handle(rt: Runtime, message: Any) -> None:
                      "publish with key = task_id", task_id, origin=origin, task=task)
         return
     record = rt.ledger.task_record(task_id)
+    if record is not None and record["state"] == "cancel_requested":
+        from .control import cancel_on_arrival
+
+        await cancel_on_arrival(rt, task_id, record, source, tenant=task.tenant,
+                                budget_usd=task.budget_usd,
+                                cloudevent=None if origin is None else origin.to_dict())
+        return
     if record is not None and record.get("source") == source:
         if record["state"] != "active":
             return  # redelivered after its result went out
@@ -326,7 +333,7 @@ async def reject(rt: Runtime, message: Any, reason: str, error: str,
         return  # this rejection was already handled before a failover
     rt.metrics.tasks_rejected += 1
     await rt.outbox.send_dlq(reason=reason, error=error, message=message, task_id=task_id)
-    if task_id is not None and record is None:
+    if task_id is not None and (record is None or record["state"] == "cancel_requested"):
         result = failed_result(task_id, error, reason=reason,
                                tenant=task.tenant if task is not None else None)
         if task is not None and task.budget_usd is not None:

@@ -102,6 +102,12 @@ class SubtaskRecord:
                    failed_attempts=list(rec.get("failed") or ()))
 
 
+
+EARLY_CANCEL_TTL_S = 600.0
+"""Wall seconds a cancel request for a task not seen yet is remembered: longer than any
+plausible lag between ``qstream.control`` and ``qstream.tasks``, short enough that a
+mistyped id leaves nothing behind for long."""
+
 class TaskLedger:
     """Task and sub-task state of one worker, in memory and in its changelog tables.
 
@@ -208,6 +214,27 @@ class TaskLedger:
         record = self.task_table.get(task_id)
         if record is not None and record["state"] == "active":
             self.task_table.put(task_id, {**record, "cancel": request})
+
+    def note_early_cancel(self, task_id: str, request: dict[str, Any]) -> None:
+        """Remember a cancel request for a task not seen yet (state ``cancel_requested``).
+
+        The control topic and ``qstream.tasks`` are separate topics, so a cancel sent
+        right after its task can be consumed first. The task is then cancelled when it
+        arrives (:func:`qstream.agents.partition.handle`), if it arrives before the note
+        is pruned (:data:`EARLY_CANCEL_TTL_S`).
+        """
+        assert self.task_table is not None
+        self.task_table.put(task_id, {"state": "cancel_requested", "cancel": request,
+                                      "at": time.time()})
+
+    def prune_early_cancels(self, cutoff: float) -> int:
+        """Delete ``cancel_requested`` notes written before ``cutoff`` (epoch s)."""
+        assert self.task_table is not None
+        old = [tid for tid, rec in self.tasks_in_state("cancel_requested").items()
+               if float(rec.get("at", cutoff)) < cutoff]
+        for tid in old:
+            self.task_table.delete(tid)
+        return len(old)
 
     def mark_publishing(self, result: dict[str, Any], source: str | None, *,
                         cloudevent: dict[str, str] | None = None) -> None:
@@ -345,7 +372,8 @@ class TaskLedger:
         return active, parts
 
     def tasks_in_state(self, state: str) -> dict[str, dict[str, Any]]:
-        """Every task record in ``state`` (active, publishing or done), by task id."""
+        """Every task record in ``state`` (active, publishing, done or cancel_requested),
+        by task id."""
         assert self.task_table is not None
         return {tid: rec for tid, rec in self.task_table.items() if rec["state"] == state}
 

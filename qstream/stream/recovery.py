@@ -135,7 +135,10 @@ def prune_done(rt: Runtime, now: float) -> int:
     A redelivered or resubmitted record of a task pruned this way would run
     again; the retention only has to outlast Kafka redelivery (seconds).
     """
-    return rt.ledger.prune_done(now - rt.config.done_retention_s, now)
+    from qstream.stream.ledger import EARLY_CANCEL_TTL_S
+
+    return (rt.ledger.prune_done(now - rt.config.done_retention_s, now)
+            + rt.ledger.prune_early_cancels(now - EARLY_CANCEL_TTL_S))
 
 
 async def prune_tick(rt: Runtime) -> None:

@@ -381,3 +381,42 @@ def test_a_noted_cancel_is_finished_by_the_successor_without_the_control_record(
     assert result["status"] == "cancelled" and "cancelled by ann" in result["error"]
     assert [e["outcome"] for e in answers(h, "t6")] == ["cancelled"]
     assert not any(rt.scheduler.pending().values()) and not any(rt.scheduler.in_flight().values())
+
+
+def test_a_cancel_consumed_before_its_task_cancels_the_task_on_arrival() -> None:
+    # qstream.control and qstream.tasks are separate topics: the cancel can come first.
+    h, backend = harness()
+    h.produce(T.CONTROL, control("early"), key="early")
+    run(h.run())
+    [unknown] = answers(h, "early")
+    assert unknown["outcome"] == "unknown_task" and "cancelled on arrival" in unknown["message"]
+    assert h.sent(T.RESULTS) == []
+    h.produce(T.TASKS, task(task_id="early", tenant="lab"), key="early")
+    run(h.run())
+    [result] = h.sent(T.RESULTS)
+    assert result["status"] == "cancelled" and result["reason"] == "cancelled"
+    assert "cancelled by ann: too slow" in result["error"] and result["tenant"] == "lab"
+    assert result["metrics"]["cost_usd"] == 0.0 and backend.requests == []
+    assert h.sent(T.SUBTASKS) == []
+    assert [a["outcome"] for a in answers(h, "early")] == ["unknown_task", "cancelled"]
+    # A redelivered task record is recognised: still one result.
+    run(h.deliver(h.records(T.TASKS)[0]))
+    assert len(h.sent(T.RESULTS)) == 1
+
+
+def test_an_early_cancel_note_is_pruned_after_its_ttl() -> None:
+    import time
+
+    from qstream.stream import recovery
+    from qstream.stream.ledger import EARLY_CANCEL_TTL_S
+
+    h, _ = harness()
+    h.produce(T.CONTROL, control("typo"), key="typo")
+    run(h.run())
+    assert h.rt.ledger.task_record("typo")["state"] == "cancel_requested"
+    assert recovery.prune_done(h.rt, time.time()) == 0
+    assert recovery.prune_done(h.rt, time.time() + EARLY_CANCEL_TTL_S + 1) == 1
+    assert h.rt.ledger.task_record("typo") is None
+    h.produce(T.TASKS, task(task_id="typo"), key="typo")  # too late: it runs
+    run(h.run())
+    assert [r["status"] for r in h.sent(T.RESULTS)] == ["completed"]
