@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qstream.agents.partition import admission_checks
@@ -44,7 +44,7 @@ from qstream.core.features import CircuitFeatures
 from qstream.core.partition import partition_task
 from qstream.core.scheduler import Decision
 from qstream.core.task import Task
-from qstream.errors import ConfigError, EstimateError
+from qstream.errors import BudgetError, ConfigError, EstimateError
 from qstream.gateway.follower import FleetState
 from qstream.stream.ledger import TaskLedger
 from qstream.stream.runtime import Runtime
@@ -183,14 +183,29 @@ class Planner:
                 task.task_id, circuits, task.shots, rt.specs, weights=task.weights,
                 priority=task.priority, deadline_s=task.deadline_s,
                 allowed_backends=allowed_backends(task, rt), submitted_at_s=now_s)
-            decisions = [d for s in subtasks for d in rt.scheduler.submit(s, now_s)]
+            budget = None
+            decisions = None
+            if task.budget_usd is not None:
+                # The worker's own budget rules (admission check, then placement).
+                budgeted = [replace(s, budget_usd=task.budget_usd, tenant=task.tenant)
+                            for s in subtasks]
+                try:
+                    rt.scheduler.check_budget(budgeted)
+                    decisions = [d for s in budgeted for d in rt.scheduler.submit(s, now_s)]
+                    budget = {"budget_usd": task.budget_usd, "fits": True, "error": None}
+                except BudgetError as exc:
+                    budget = {"budget_usd": task.budget_usd, "fits": False, "error": str(exc)}
+                    rt.clear_state()
+                    self._apply_fleet(fleet)
+            if decisions is None:
+                decisions = [d for s in subtasks for d in rt.scheduler.submit(s, now_s)]
             rt.clear_state()
         return {
             "task_id": task.task_id,
             "policy": rt.policy.name,
             "predictor": self.info(fleet).to_dict(),
             "subtasks": [_decision(d) for d in decisions], "selection": None,
-            "choice": _choice(decisions),
+            "choice": _choice(decisions), "budget": budget,
             "at": time.time(),
         }
 

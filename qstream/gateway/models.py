@@ -140,6 +140,13 @@ class ChoiceOut(BaseModel):
     error: float = Field(description="The largest chosen sub-task's predicted error.")
 
 
+class BudgetOut(BaseModel):
+    budget_usd: float = Field(description="The task's budget_usd.")
+    fits: bool = Field(description="Whether the worker would accept the task under it now.")
+    error: str | None = Field(None, description="Why not (the worker's `budget` reason: "
+                                                "the cheapest option and its price).")
+
+
 class EstimateOut(BaseModel):
     task_id: str
     policy: str
@@ -150,6 +157,10 @@ class EstimateOut(BaseModel):
         None, description="Problem tasks: the solver selection (every configuration's "
                           "queue_s, run_s, accuracy, price_usd and cost terms, and the chosen).")
     choice: ChoiceOut
+    budget: BudgetOut | None = Field(
+        None, description="Circuit tasks with budget_usd: whether it fits; `subtasks` and "
+                          "`choice` are then the placements under the budget (or, when it "
+                          "does not fit, without it).")
     at: float
 
 

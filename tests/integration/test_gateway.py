@@ -373,3 +373,23 @@ def test_cloudevents_http_binding_rejects_malformed_events(idle) -> None:
         r = httpx.post(f"{base}/", content=orjson.dumps(body), headers=headers)
         assert 400 <= r.status_code < 500 and r.json()["reason"] == reason, r.text
     assert not published(url, T.TASKS, "x")
+
+
+def test_estimate_says_whether_the_budget_fits_and_places_within_it(live, worker) -> None:
+    task = {"shots": 2000, "kinds": ["qpu"],
+            "circuits": [{"name": "ghz4", "qasm": mqt_qasm("ghz", 4)}]}
+    free = httpx.post(f"{live}/v1/estimate", json=task).json()
+    assert free["budget"] is None
+    qpu_price = free["choice"]["price_usd"]
+    assert qpu_price > 0
+    tight = httpx.post(f"{live}/v1/estimate", json={**task, "budget_usd": qpu_price / 100}).json()
+    assert tight["budget"]["fits"] is False and "budget" in tight["budget"]["error"]
+    roomy = httpx.post(f"{live}/v1/estimate", json={**task, "budget_usd": qpu_price * 10}).json()
+    assert roomy["budget"] == {"budget_usd": qpu_price * 10, "fits": True, "error": None}
+    assert roomy["choice"]["price_usd"] <= qpu_price * 10
+    # Without the QPU-only restriction, a tight budget moves the choice to a cheaper backend.
+    open_task = {**task, "kinds": None}
+    open_task.pop("kinds")
+    cheap = httpx.post(f"{live}/v1/estimate", json={**open_task, "budget_usd": qpu_price / 100}
+                       ).json()
+    assert cheap["budget"]["fits"] is True and cheap["choice"]["price_usd"] <= qpu_price / 100
