@@ -20,7 +20,8 @@ Internal topics:
 ``qstream.exec.<backend>``         1           dispatch -> that backend's executor (released
                                                work only; pending work stays in the scheduler)
 ``qstream.subtask-results``        1           plans and sub-task results -> post-process
-``qstream.stops``                  1           stop requests (cancelled tasks, abandoned copies)
+``qstream.stops``                  1           stop requests (cancelled tasks, abandoned copies);
+                                               retention 1 day
                                                -> every executor process (no consumer group)
 ``qstream.workflow-events``        1           problem tasks: start, step results and classical
                                                solves -> the workflow agent
@@ -53,6 +54,10 @@ REALLOCATIONS = "qstream.reallocations"
 CONTROL = "qstream.control"
 SUBTASKS = "qstream.subtasks"
 STOPS = "qstream.stops"
+STOPS_RETENTION_MS = 86_400_000
+"""Retention of ``qstream.stops`` (1 day): every executor process reads it from the
+beginning (:mod:`qstream.stream.stops`), so it must stay short; a stop request only
+matters while exec records released before it can still arrive."""
 SUBTASK_RESULTS = "qstream.subtask-results"
 PREDICTOR_CHANGELOG = "qstream.predictor-changelog"
 TASKS_CHANGELOG = "qstream.tasks-changelog"
@@ -74,9 +79,13 @@ def exec_topic(backend: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
+    """A topic qstream creates: name, partitions, compaction, and retention (ms; None:
+    the broker's default)."""
+
     name: str
     partitions: int = 1
     compacted: bool = False
+    retention_ms: int | None = None
 
 
 def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
@@ -88,11 +97,25 @@ def pipeline_topics(backends: Iterable[str]) -> list[TopicSpec]:
         TopicSpec(TASKS_CHANGELOG, compacted=True),
         TopicSpec(SUBTASKS_CHANGELOG, compacted=True),
         TopicSpec(PARTS_CHANGELOG, compacted=True),
-        TopicSpec(WORKFLOW_EVENTS), TopicSpec(STOPS),
+        TopicSpec(WORKFLOW_EVENTS), TopicSpec(STOPS, retention_ms=STOPS_RETENTION_MS),
         TopicSpec(WORKFLOWS_CHANGELOG, compacted=True),
     ]
     topics += [TopicSpec(exec_topic(b)) for b in backends]
     return topics
+
+
+def _topic_configs(spec: TopicSpec) -> dict[str, str]:
+    """Kafka topic configs of ``spec``.
+
+    >>> _topic_configs(TopicSpec("x", compacted=True, retention_ms=1000))
+    {'cleanup.policy': 'compact', 'retention.ms': '1000'}
+    """
+    configs: dict[str, str] = {}
+    if spec.compacted:
+        configs["cleanup.policy"] = "compact"
+    if spec.retention_ms is not None:
+        configs["retention.ms"] = str(spec.retention_ms)
+    return configs
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
@@ -111,11 +134,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         existing = set(await admin.list_topics())
-        new = [
-            NewTopic(t.name, t.partitions, 1,
-                     topic_configs={"cleanup.policy": "compact"} if t.compacted else {})
-            for t in topics if t.name not in existing
-        ]
+        new = [NewTopic(t.name, t.partitions, 1, topic_configs=_topic_configs(t))
+               for t in topics if t.name not in existing]
         if new:
             await admin.create_topics(new)
         return [t.name for t in new]
