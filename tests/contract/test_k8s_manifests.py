@@ -197,9 +197,17 @@ def test_every_command_and_flag_exists_in_the_cli(where: str, args: list[str]) -
     command.make_context(f"qstream {args[0]}", args[1:])
 
 
+def dockerfile_variables() -> set[str]:
+    """``QSTREAM_*`` names set by ``ENV`` in deploy/Dockerfile (the image the manifests run)."""
+    text = (REPO / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    return {m for line in text.splitlines() if line.startswith("ENV ")
+            for m in re.findall(r"\b(QSTREAM_[A-Z0-9_]+)=", line)}
+
+
 def test_every_qstream_variable_is_a_setting() -> None:
     known = settings_variables()
-    named = {n for n in variables() if n.startswith(ENV_PREFIX)}
+    assert "QSTREAM_BROKER" in dockerfile_variables()
+    named = {n for n in variables() if n.startswith(ENV_PREFIX)} | dockerfile_variables()
     assert named, "the manifests set no QSTREAM_* variable"
     assert not named - known, f"not qstream settings: {sorted(named - known)}"
 
