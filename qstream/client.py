@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -34,6 +35,14 @@ class Client:
         the global one (a no-op unless :func:`qstream.stream.tracing.configure` ran).
     kafka:
         SASL/TLS settings; None is PLAINTEXT.
+    compression_type:
+        The producer's record compression (``"gzip"``: the stdlib's, needs no extra
+        package); None sends records uncompressed. The broker's ``message.max.bytes``
+        applies to the compressed batch.
+    max_message_bytes:
+        Largest encoded (uncompressed) task :meth:`submit` publishes; a larger one
+        raises before anything is sent. None: no check (aiokafka's own
+        ``max_request_size``, 1 MiB, still applies).
 
     Raises
     ------
@@ -44,8 +53,11 @@ class Client:
     """
 
     def __init__(self, broker: str, tracer_provider: Any = None,
-                 kafka: KafkaSecurity | None = None) -> None:
+                 kafka: KafkaSecurity | None = None, *, compression_type: str | None = None,
+                 max_message_bytes: int | None = None) -> None:
         self.broker = broker
+        self.compression_type = compression_type
+        self.max_message_bytes = max_message_bytes
         self.tracer = tracing.tracer(tracer_provider)
         self.bootstrap = broker.split("://", 1)[-1]
         self.kafka = kafka
@@ -53,9 +65,14 @@ class Client:
         self._producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> Client:
+        sizing: dict[str, Any] = {}
+        if self.max_message_bytes is not None:
+            # aiokafka checks the uncompressed record against max_request_size; the
+            # broker checks the compressed batch. Leave room for the record overhead.
+            sizing["max_request_size"] = max(1_048_576, self.max_message_bytes + 65_536)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, **tansu_compat.producer_settings(self.broker),
-            **self._auth)
+            compression_type=self.compression_type, **sizing, **self._auth)
         try:
             await producer.start()
         except Exception as exc:
@@ -77,10 +94,18 @@ class Client:
         trace (or a child of the caller's current span); its W3C trace context goes
         into the record headers, next to ``headers`` (e.g. binary-mode CloudEvent
         attributes, :func:`qstream.stream.cloudevents.submission_headers`).
+
+        Raises
+        ------
+        qstream.errors.ValidationError
+            If the task is invalid, or (``reason="limit"``) its encoding is over
+            ``max_message_bytes``; nothing is sent then.
         """
         assert self._producer is not None, "use `async with Client(...)`"
         task = {**task, "submitted_at": task.get("submitted_at") or time.time()}
         value = codec.encode(task)
+        if self.max_message_bytes is not None:
+            check_size(task["task_id"], value, self.max_message_bytes)
         with self.tracer.start_as_current_span(
                 f"send {T.TASKS}", kind=tracing.SEND,
                 attributes={**tracing.send_attributes(T.TASKS, task["task_id"]),
@@ -156,3 +181,37 @@ class Client:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(collect(), timeout_s)
         return found
+
+
+def check_size(task_id: str, value: bytes, max_message_bytes: int) -> None:
+    """Refuse an encoded task over ``max_message_bytes`` (bytes, uncompressed) before it is
+    sent: the worker would reject it to ``qstream.dlq`` (its admission limit,
+    ``QSTREAM_MAX_MESSAGE_BYTES``), and Apache Kafka refuses records over its
+    ``message.max.bytes`` (1 MiB by default).
+
+    Raises
+    ------
+    qstream.errors.ValidationError
+        ``reason="limit"``, with the encoded and the gzip-compressed size.
+
+    Examples
+    --------
+    >>> from qstream.errors import ValidationError
+    >>> check_size("t", b"x" * 10, 10)  # at the limit: passes
+    >>> try:
+    ...     check_size("t", b"x" * 11, 10)
+    ... except ValidationError as exc:
+    ...     print(exc.reason, str(exc)[:49])
+    limit task t is 11 bytes encoded (gzip: 23 bytes), over
+    """
+    if len(value) <= max_message_bytes:
+        return
+    from qstream.errors import ValidationError
+
+    compressed = len(gzip.compress(value, compresslevel=6))
+    raise ValidationError(
+        f"task {task_id} is {len(value):,} bytes encoded (gzip: {compressed:,} bytes), over the "
+        f"limit of {max_message_bytes:,} bytes (QSTREAM_MAX_MESSAGE_BYTES); nothing was sent. "
+        "Workers reject larger tasks to qstream.dlq and Kafka brokers refuse records over "
+        "message.max.bytes (1 MiB by default): split the circuits into several tasks",
+        reason="limit")

@@ -382,6 +382,11 @@ class WorkerConfig(_Settings):
         (``dev.qstream.task.completed`` / ``failed`` / ``cancelled``, subject = task id):
         ``cloudevent_tasks`` (default: those of tasks submitted as CloudEvents) or
         ``all``. ``QSTREAM_RESULT_CLOUDEVENTS``.
+    health_file:
+        Heartbeat file for liveness and readiness probes (``qstream health``); None
+        (default) writes none. See :mod:`qstream.stream.health`.
+    health_interval_s:
+        Wall seconds between two heartbeats (> 0).
     done_retention_s:
         How long a finished task's record is kept (wall seconds), so that a
         redelivered or resubmitted record of it is recognised and not run again.
@@ -428,6 +433,8 @@ class WorkerConfig(_Settings):
     breaker_failure_rate: float = 0.5
     breaker_cooldown_s: float = 5.0
     done_retention_s: float = 86_400.0
+    health_file: str | None = None
+    health_interval_s: float = Field(5.0, gt=0, allow_inf_nan=False)
     result_cloudevents: Literal["cloudevent_tasks", "all"] = "cloudevent_tasks"
     limits: Limits = Field(default_factory=Limits)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)

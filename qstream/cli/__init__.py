@@ -1,5 +1,5 @@
 """The ``qstream`` command line: broker, worker, executor, submit, cancel, gateway, estimate,
-demo, simulate, report, status, predictor eval.
+demo, simulate, report, status, predictor eval, health.
 
 One module per command; each exposes a Typer ``app`` (a single command, or the named
 ``predictor`` group), registered below in one loop. What they share (the console,
@@ -17,6 +17,7 @@ from qstream.cli import (
     estimate,
     executor,
     gateway,
+    health,
     predictor,
     report,
     simulate,
@@ -29,5 +30,5 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
 for _command in (broker, worker, executor, submit, cancel, gateway, estimate, demo, simulate,
-                 report, status, predictor):
+                 report, status, predictor, health):
     app.add_typer(_command.app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,8 +70,8 @@ def submit(
     kafka_ssl_check_hostname: CheckHostnameOpt = None,
 ) -> None:
     """Publish one task built from QASM files or a problem file; with --wait, print the result."""
-    from qstream.client import Client
-    from qstream.stream import tracing
+    from qstream.client import Client, check_size
+    from qstream.stream import codec, tracing
     from qstream.stream.worker import resolve_broker
 
     found = secrets(secrets_file)
@@ -91,9 +92,16 @@ def submit(
         fail(exc)
     if deadline_s is not None:
         task["deadline_s"] = deadline_s
+    try:
+        limit = max_message_bytes()
+        # Refuse before connecting; Client.submit checks the exact record again.
+        check_size(task["task_id"], codec.encode({**task, "submitted_at": time.time()}), limit)
+    except QStreamError as exc:
+        fail(exc)
 
     async def go(url: str) -> dict[str, Any] | None:
-        async with Client(url, kafka=security) as client:
+        async with Client(url, kafka=security, compression_type=COMPRESSION,
+                          max_message_bytes=limit) as client:
             await client.submit(task)
             console.print(f"submitted task {task['task_id']}")
             if not wait:
@@ -117,6 +125,33 @@ def submit(
     else:
         print_result(result)
     raise typer.Exit(0 if result["status"] == "completed" else 1)
+
+
+COMPRESSION = "gzip"
+"""Compression of submitted records: gzip is in the standard library (lz4 and zstd need
+extra packages), and the embedded broker and Apache Kafka both store it (tested on the
+embedded broker: tests/integration/test_embedded_broker_limits.py)."""
+
+
+def max_message_bytes() -> int:
+    """The task size limit (bytes, encoded, uncompressed): ``$QSTREAM_MAX_MESSAGE_BYTES`` or
+    :class:`~qstream.config.Limits`' default, 1 MiB (what the workers admit).
+
+    Raises
+    ------
+    qstream.errors.ConfigError
+        If the variable is not an integer >= 1.
+    """
+    from pydantic_settings import EnvSettingsSource
+
+    from qstream.config import Limits
+    from qstream.errors import ConfigError
+
+    try:
+        return Limits(**EnvSettingsSource(Limits)()).max_message_bytes
+    except ConfigError as exc:
+        raise ConfigError(f"QSTREAM_MAX_MESSAGE_BYTES (or another QSTREAM_MAX_* limit): {exc}") \
+            from None
 
 
 def build_task(files: list[Path], problem: Path | None, *, task_id: str | None, shots: int,

@@ -17,7 +17,7 @@ import faust
 from qstream.backends.fleet import build_fleet, fleet_specs
 from qstream.config import WorkerConfig
 from qstream.core.backend_spec import BackendSpec
-from qstream.stream import faust_fixes, security, tansu_compat
+from qstream.stream import faust_fixes, health, security, tansu_compat
 from qstream.stream import topics as T
 from qstream.stream.agent_spec import Agent, Timer
 from qstream.stream.durable import JsonTable
@@ -132,6 +132,7 @@ def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
     recovery.attach(app, rt)
     if config.local_executors:
         _attach_executors(app, rt, [s.name for s in specs])
+    health.attach(app, config)
     return app, rt
 
 
@@ -141,6 +142,7 @@ def create_executor_app(config: WorkerConfig, backends: Sequence[str]) -> tuple[
     specs = fleet_specs(tuple(backends))
     rt = _runtime(app, config, specs, stateful=False)
     _attach_executors(app, rt, list(backends))
+    health.attach(app, config)
     return app, rt
 
 
