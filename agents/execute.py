@@ -209,15 +209,29 @@ def stopped_event(stop: dict[str, Any], request: ExecutionRequest, backend: str,
 
 
 def status_event(backend: Backend) -> dict[str, Any]:
-    """The ``backend_status`` event; ``calibration_age_s`` only for a calibrated backend."""
-    event = {
+    """The ``backend_status`` event; ``calibration_age_s`` and ``calibration`` (the
+    published snapshot's medians) only for a calibrated backend.
+
+    A device replaying calibration drift reports the age on its emulated clock
+    (``calibration_age_s()``); others the wall age of their snapshot's date. The
+    pipeline worker learns each new snapshot from ``calibration``
+    (:func:`qstream.agents.learn.on_status`), as qstream would from IBM's
+    ``backend.properties()``.
+    """
+    event: dict[str, Any] = {
         "schema": "qstream.telemetry.v1", "event": "backend_status", "at": time.time(),
         "backend": backend.spec.name, "pending_jobs": int(backend.pending_jobs()),
         "operational": bool(backend.operational()),
     }
     calibration = backend.spec.calibration
-    if calibration is not None and calibration.updated_at_s > 0:  # 0: snapshot date unknown
+    age = getattr(backend, "calibration_age_s", None)
+    age_s = age() if age is not None else None
+    if age_s is not None:
+        event["calibration_age_s"] = max(0.0, float(age_s))
+    elif calibration is not None and calibration.updated_at_s > 0:  # 0: date unknown
         event["calibration_age_s"] = max(0.0, event["at"] - calibration.updated_at_s)
+    if calibration is not None:
+        event["calibration"] = calibration.to_dict()
     return event
 
 

@@ -2,7 +2,9 @@
 
 Every ``execution`` event is one labelled example for the queue-wait, run-time,
 error and price models (test-then-train: the residual is taken before learning).
-The predictor is snapshotted to a changelog-backed Faust table every
+A ``backend_status`` event carrying a new calibration snapshot (a drifting device's
+new day) replaces the backend's spec in the scheduler and predictor
+(:func:`learn_calibration`). The predictor is snapshotted to a changelog-backed Faust table every
 ``snapshot_every`` events, so learned state survives a worker restart.
 A failed execution (after the execute agent's retries) feeds the backend's circuit
 breaker, returns its credit and the sub-task fails over to the next-best backend
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
+from qstream.core.backend_spec import CalibrationSummary
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
 from qstream.errors import (
@@ -148,8 +152,33 @@ async def stop_over_budget(rt: Runtime, event: dict[str, Any]) -> None:
         rt, task_id, subtask.budget_usd))
 
 
+def learn_calibration(rt: Runtime, backend: str, calibration: dict[str, Any] | None) -> bool:
+    """Adopt a ``backend_status`` event's published calibration when it is new.
+
+    The scheduler's spec (:meth:`Scheduler.update_spec`, which also hands it to the
+    predictor) then carries it: ESP priors, error predictions and the cost function
+    use the current snapshot. Returns whether the spec changed.
+    """
+    spec = rt.spec_by_name.get(backend)
+    if spec is None or calibration is None or spec.calibration is None:
+        return False
+    try:
+        new = CalibrationSummary(**{k: float(v) for k, v in calibration.items()})
+    except TypeError as exc:
+        log.warning("ignoring %s's calibration: %s", backend, exc)
+        return False
+    if new == spec.calibration:
+        return False
+    spec = replace(spec, calibration=new)
+    rt.spec_by_name[backend] = spec
+    rt.scheduler.update_spec(spec)
+    return True
+
+
 async def on_status(rt: Runtime, event: dict[str, Any]) -> None:
     if event["backend"] in rt.spec_by_name:
+        if learn_calibration(rt, event["backend"], event.get("calibration")):
+            log.info("%s published a new calibration", event["backend"])
         rt.scheduler.set_pending_jobs(event["backend"], int(event["pending_jobs"]))
         # The device's own status AND its circuit breaker: a status report must not
         # undo an open breaker.

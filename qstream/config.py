@@ -362,6 +362,12 @@ class WorkerConfig(_Settings):
     faults:
         Injected backend faults, e.g. ``"cpu_statevector:fail=0.3;braket_local:outage=0-120"``
         (grammar in :mod:`qstream.backends.faults`); empty means none.
+    drift:
+        Emulated IBM devices replay the packaged daily calibration series during the
+        run (:mod:`qstream.core.calibration_drift`); ``QSTREAM_DRIFT=1``.
+    drift_day_s:
+        Emulated seconds per calibration snapshot (default one day, 86,400; a demo
+        compresses it, e.g. 600 at ``time_scale`` 60 is a new snapshot every 10 wall s).
     retry_attempts:
         Tries per execution on one backend (>= 1) for transient errors, before
         the sub-task fails over to another backend.
@@ -425,6 +431,8 @@ class WorkerConfig(_Settings):
     otel_exporter: str = "none"
     otel_metrics_exporter: str = "none"
     faults: str = ""
+    drift: bool = False
+    drift_day_s: float = Field(86_400.0, gt=0, allow_inf_nan=False)
     retry_attempts: int = Field(3, ge=1)
     retry_initial_s: float = Field(0.05, ge=0)
     retry_max_s: float = 1.0

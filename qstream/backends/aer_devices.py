@@ -3,7 +3,8 @@ circuits and qubit-restricted Aer simulators.
 
 Building these is expensive, so each pool worker builds them once:
 
-- per emulated device (:func:`device`): the ``Fake*`` backend, its
+- per emulated device and calibration snapshot (:func:`device`, ``scale``: a drifting
+  device's day, :mod:`qstream.core.calibration_drift`): the ``Fake*`` backend, its
   ``NoiseModel.from_backend`` (the model ``AerSimulator.from_backend`` builds; 0.1 s
   for 7 qubits, 1.3 s for 127), its level-3 pass managers and readout table;
 - per (device, set of physical qubits used, method) (:func:`reduced_simulator`): an
@@ -51,6 +52,8 @@ class DeviceCache:
         Seconds the first build took.
     pass_managers:
         ``(optimization_level, seed_transpiler)`` -> preset pass manager.
+    scale:
+        The snapshot's factors (see :func:`device`); None for the ``Fake*`` snapshot.
     """
 
     fake_class: str
@@ -62,25 +65,40 @@ class DeviceCache:
     readout: list[tuple[float, float]]
     build_s: float
     pass_managers: dict[tuple[int, int], Any]
+    scale: tuple[float, ...] | None = None
 
 
-_DEVICES: dict[str, DeviceCache] = {}
-_REDUCED: OrderedDict[tuple[str, tuple[int, ...], str], Any] = OrderedDict()
+_DEVICES: OrderedDict[tuple[str, tuple[float, ...] | None], DeviceCache] = OrderedDict()
+_DEVICES_MAX = 16
+"""Snapshots kept per process (a drifting fleet changes snapshot once per emulated day)."""
+_REDUCED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _REDUCED_MAX = 256
-_TRANSPILED: OrderedDict[tuple[str, int, int, str], Any] = OrderedDict()
+_TRANSPILED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _TRANSPILED_MAX, _TRANSPILED_MAX_OPS = 32, 100_000
 
 
-def device(fake_class: str) -> DeviceCache:
+def device(fake_class: str, scale: tuple[float, ...] | None = None) -> DeviceCache:
     """This process's cache of the ``Fake*`` device ``fake_class`` (built on first use).
+
+    ``scale``: the snapshot of a drifting device, factors on its one-qubit gate
+    errors, two-qubit gate errors, readout errors, T1 and T2 (the order of
+    :data:`qstream.core.calibration_drift.RATIO_KEYS`); applied to every qubit's and
+    pair's entry of the target before the noise model is built, so the noise model,
+    the ESP and the noise-aware layout all see that day's calibration. None or all
+    ones: the ``Fake*`` snapshot itself. Cached per ``(fake_class, scale)`` (LRU of
+    :data:`_DEVICES_MAX`).
 
     Raises
     ------
     ValueError
         If ``qiskit_ibm_runtime.fake_provider`` has no such ``Fake*`` class.
     """
-    dev = _DEVICES.get(fake_class)
+    if scale is not None and all(f == 1.0 for f in scale):
+        scale = None
+    key = (fake_class, scale)
+    dev = _DEVICES.get(key)
     if dev is not None:
+        _DEVICES.move_to_end(key)
         return dev
     t0 = time.perf_counter()
     from qiskit_aer.noise import NoiseModel
@@ -93,16 +111,45 @@ def device(fake_class: str) -> DeviceCache:
         warnings.simplefilter("ignore")
         backend = cls()
         target = backend.target
+        if scale is not None:
+            _scale_target(target, scale)
         noise_model = NoiseModel.from_backend(backend)
+    readout = readout_table(backend)
+    if scale is not None:
+        readout = [(min(a * scale[2], 1.0), min(b * scale[2], 1.0)) for a, b in readout]
     dev = DeviceCache(
         fake_class=fake_class, backend=backend, target=target, noise_model=noise_model,
         num_qubits=int(backend.num_qubits),
         supports_dynamic="if_else" in target.operation_names,
-        readout=readout_table(backend), build_s=0.0, pass_managers={},
+        readout=readout, build_s=0.0, pass_managers={}, scale=scale,
     )
     dev.build_s = time.perf_counter() - t0
-    _DEVICES[fake_class] = dev
+    _DEVICES[key] = dev
+    while len(_DEVICES) > _DEVICES_MAX:
+        _DEVICES.popitem(last=False)
     return dev
+
+
+def _scale_target(target: Any, scale: tuple[float, ...]) -> None:
+    """Multiply a fresh ``Fake*`` target's errors and T1/T2 in place (see :func:`device`)."""
+    e1, e2, ro, t1, t2 = scale
+    for name in target.operation_names:
+        if name in ("reset", "delay", "barrier"):
+            continue
+        for qargs, props in target[name].items():
+            if qargs is None or props is None or props.error is None:
+                continue
+            factor = ro if name == "measure" else e1 if len(qargs) == 1 else e2
+            props.error = min(float(props.error) * factor, 1.0)
+    for q in target.qubit_properties or []:
+        if q is None:
+            continue
+        if q.t1:
+            q.t1 = q.t1 * t1
+        if q.t2:
+            q.t2 = q.t2 * t2
+            if q.t1:  # physical bound T2 <= 2 T1 (Aer rejects a larger T2)
+                q.t2 = min(q.t2, 2.0 * q.t1)
 
 
 def warm_device(fake_class: str) -> float:
@@ -128,7 +175,7 @@ def transpiled(dev: DeviceCache, qc: Any, key: str, optimization_level: int,
                seed_transpiler: int) -> Any:
     """Transpile ``qc`` for ``dev`` (LRU-cached by circuit text ``key``, below 100k
     instructions)."""
-    cache_key = (dev.fake_class, optimization_level, seed_transpiler, key)
+    cache_key = (dev.fake_class, dev.scale, optimization_level, seed_transpiler, key)
     tqc = _TRANSPILED.get(cache_key)
     if tqc is not None:
         _TRANSPILED.move_to_end(cache_key)
@@ -147,7 +194,7 @@ def transpiled(dev: DeviceCache, qc: Any, key: str, optimization_level: int,
 def reduced_simulator(dev: DeviceCache, active: tuple[int, ...], method: str) -> Any:
     """An AerSimulator whose noise model covers only the physical qubits ``active``,
     relabelled 0..len(active)-1 (LRU-cached)."""
-    key = (dev.fake_class, active, method)
+    key = (dev.fake_class, dev.scale, active, method)
     sim = _REDUCED.get(key)
     if sim is not None:
         _REDUCED.move_to_end(key)

@@ -81,7 +81,7 @@ def run_emulated(payload: EmulatedPayload) -> EmulatedOutcome | RunFailure:
     except Exception as exc:
         return RunFailure.of("circuit", exc)
     try:
-        dev = device(payload.fake)
+        dev = device(payload.fake, payload.scale)
         if qc.num_qubits > dev.num_qubits:
             return RunFailure.of("circuit", f"circuit needs {qc.num_qubits} qubits; "
                                             f"the device has {dev.num_qubits}")

@@ -14,8 +14,16 @@ spec string, the worker's ``--faults`` option or ``QSTREAM_FAULTS``::
                                       (END may be "inf"; repeat for several windows)
             | "slow=" FACTOR ["@" START "-" END]
                                       run time x FACTOR (>= 1), in the window if given
+            | "drift=" FACTOR ["@" START ["-" END]]
+                                      gate and readout errors x FACTOR (> 0) from START
+                                      (to END, default inf; no "@": from 0), unannounced;
+                                      emulated IBM devices only (repeatable)
 
-for example ``ibm_hanoi_emu:fail=0.3,timeout=0.1;braket_local:outage=0-120``.
+for example ``ibm_hanoi_emu:fail=0.3,timeout=0.1;braket_local:outage=0-120`` or
+``ibm_perth_emu:drift=3@600``. A drift step changes the device's simulated noise
+(:meth:`~qstream.backends.ibm_emulated.EmulatedIBMDevice.add_drift_step`) but not the
+calibration it publishes, so only the observed errors (and the anomaly detectors,
+:mod:`qstream.core.anomaly`) show it.
 Outages are unannounced: the device keeps reporting itself operational, and
 qstream finds out from failed executions (retries, then the circuit breaker and
 failover take over).
@@ -39,6 +47,7 @@ from qstream.backends.base import Backend, ExecutionRequest, ExecutionResult
 from qstream.backends.clock import EmulatedClock
 from qstream.backends.payloads import WarmUp
 from qstream.core.backend_spec import BackendSpec
+from qstream.core.calibration_drift import DriftStep
 from qstream.errors import BackendUnavailable, ConfigError, TransientBackendError
 
 __all__ = ["FaultProfile", "FaultyBackend", "parse_faults"]
@@ -73,6 +82,8 @@ class FaultProfile:
         Factor (>= 1) on the run time of executions in ``slowdown_window``.
     slowdown_window:
         ``(start_s, end_s)``; None means always.
+    drift:
+        Unannounced error steps (:class:`~qstream.core.calibration_drift.DriftStep`).
 
     Raises
     ------
@@ -96,6 +107,7 @@ class FaultProfile:
     outages: tuple[Window, ...] = ()
     slowdown: float = 1.0
     slowdown_window: Window | None = None
+    drift: tuple[DriftStep, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("failure_rate", "timeout_rate"):
@@ -160,6 +172,8 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
     (0.3, ((0.0, 120.0),))
     >>> parse_faults("cpu_statevector:slow=2@10-inf")["cpu_statevector"].slowdown_window
     (10.0, inf)
+    >>> parse_faults("ibm_perth_emu:drift=3@600", ["ibm_perth_emu"])["ibm_perth_emu"].drift
+    (DriftStep(factor=3.0, start_s=600.0, end_s=inf),)
     >>> parse_faults("cpu_statevector:explode=1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -183,6 +197,7 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
             raise ConfigError(f"faults name backend {backend!r} twice; join its entries")
         values: dict[str, object] = {}
         outages: list[Window] = []
+        drift: list[DriftStep] = []
         for item in (i.strip() for i in body.split(",")):
             key, eq, text = (part.strip() for part in item.partition("="))
             if not eq or not text:
@@ -200,11 +215,22 @@ def parse_faults(spec: str, known: Iterable[str] | None = None) -> dict[str, Fau
                 values["slowdown"] = _number(backend, key, factor)
                 if at:
                     values["slowdown_window"] = _window(backend, key, window)
+            elif key == "drift":
+                factor, at, window = text.partition("@")
+                start, end = 0.0, math.inf
+                if at:
+                    start, end = (_window(backend, key, window) if "-" in window
+                                  else (_number(backend, key, window), math.inf))
+                try:
+                    drift.append(DriftStep(_number(backend, key, factor), start, end))
+                except ConfigError as exc:
+                    raise ConfigError(f"faults for {backend!r}: {exc}") from None
             else:
                 raise ConfigError(f"faults for {backend!r}: unknown fault {key!r}; "
-                                  f"use fail, timeout, timeout_s, outage or slow")
+                                  f"use fail, timeout, timeout_s, outage, slow or drift")
         try:
-            out[backend] = FaultProfile(outages=tuple(outages), **values)  # type: ignore[arg-type]
+            out[backend] = FaultProfile(outages=tuple(outages), drift=tuple(drift),
+                                        **values)  # type: ignore[arg-type]
         except ConfigError as exc:
             raise ConfigError(f"faults for {backend!r}: {exc}") from None
     return out
@@ -239,10 +265,22 @@ class FaultyBackend:
         self.clock = clock
         self.seed = seed
         self._calls: OrderedDict[tuple[str, int], int] = OrderedDict()
+        if profile.drift:
+            add = getattr(inner, "add_drift_step", None)
+            if add is None:
+                raise ConfigError(f"drift= needs an emulated IBM device; {inner.spec.name} "
+                                  f"has no calibration to drift")
+            for step in profile.drift:
+                add(step)
 
     @property
     def spec(self) -> BackendSpec:
         return self.inner.spec
+
+    def calibration_age_s(self) -> float | None:
+        """The inner device's (None when it does not replay a calibration series)."""
+        age = getattr(self.inner, "calibration_age_s", None)
+        return age() if age is not None else None
 
     def pending_jobs(self) -> int:
         return self.inner.pending_jobs()

@@ -29,6 +29,7 @@ from qstream.backends.faults import FaultyBackend, parse_faults
 from qstream.backends.ibm_emulated import EmulatedIBMDevice, device_spec
 from qstream.backends.pool import warm
 from qstream.core.backend_spec import BackendSpec
+from qstream.core.calibration_drift import DAY_S
 from qstream.errors import ConfigError
 
 __all__ = ["DEFAULT_FLEET", "build_fleet", "fleet_specs", "warm_fleet"]
@@ -98,6 +99,8 @@ def build_fleet(
     pool: Executor | None = None,
     clock: EmulatedClock | None = None,
     faults: str = "",
+    drift: bool = False,
+    drift_day_s: float = DAY_S,
 ) -> dict[str, Backend]:
     """Build the named backends (default fleet when None), keyed by name, in order.
 
@@ -121,6 +124,9 @@ def build_fleet(
         Fault spec (:mod:`qstream.backends.faults`); a named backend in the fleet
         is wrapped in a :class:`~qstream.backends.faults.FaultyBackend`. Backends
         it names that are not in this fleet are ignored (another executor runs them).
+    drift, drift_day_s:
+        Emulated IBM devices replay the calibration series, one snapshot per
+        ``drift_day_s`` emulated seconds (:mod:`qstream.core.calibration_drift`).
 
     Raises
     ------
@@ -136,7 +142,8 @@ def build_fleet(
         elif name == CLASSICAL_NAME:
             fleet[name] = ClassicalStatevectorBackend(clock=clock, seed=seed, pool=pool)
         else:
-            fleet[name] = EmulatedIBMDevice(name, clock=clock, seed=seed, pool=pool)
+            fleet[name] = EmulatedIBMDevice(name, clock=clock, seed=seed, pool=pool,
+                                            drift=drift, day_s=drift_day_s)
     for name, profile in parse_faults(faults).items():
         if name in fleet:
             fleet[name] = FaultyBackend(fleet[name], profile, clock, seed=seed)

@@ -24,6 +24,18 @@ An :class:`EmulatedIBMDevice` stands in for one IBM backend:
   and time limits (:meth:`BackendSpec.can_run
   <qstream.core.backend_spec.BackendSpec.can_run>`, :mod:`qstream.core.sim_cost`).
 
+**Calibration drift** (``drift=True``, off by default): the device replays the packaged
+daily calibration series (:mod:`qstream.core.calibration_drift`: ``ibm_perth``'s own 181
+snapshots, every other device its ``Fake*`` snapshot scaled by Perth's day-over-median
+ratios, from its seeded day), one snapshot per ``day_s`` emulated seconds on the clock
+(so ``time_scale`` advances it). :attr:`~EmulatedIBMDevice.spec` carries the snapshot
+of the moment (ESP priors, cost function, ``backend_status`` calibration and
+``calibration_age_s``) and the noisy simulation uses a noise model built from it
+(cached per snapshot in each pool process, :func:`qstream.backends.aer_devices.device`).
+An injected drift step (:meth:`~EmulatedIBMDevice.add_drift_step`, the ``drift=``
+fault) changes the simulated noise but not the published calibration: it is
+unannounced, like a real defect between two calibrations.
+
 Times are emulated seconds on the device's :class:`~qstream.backends.clock.EmulatedClock`:
 ``execute`` sleeps ``queue_s / time_scale`` wall seconds, then runs the simulation in
 the process pool, then sleeps whatever is left of ``run_s / time_scale``.
@@ -37,7 +49,7 @@ import time
 import warnings
 import zlib
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -49,6 +61,7 @@ from qstream.backends.limits import TRAJECTORIES
 from qstream.backends.payloads import EmulatedPayload, WarmUp
 from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, CalibrationSummary, Pricing
+from qstream.core.calibration_drift import DAY_S, DriftSeries, DriftStep, apply_steps, day_offset
 from qstream.core.queue_model import PendingJobsSeries, QueueModel, start_offset_s
 from qstream.core.sim_cost import NOISELESS_METHODS, NOISY_METHODS, SimSpec
 from qstream.errors import BackendError, ConfigError
@@ -253,6 +266,13 @@ class EmulatedIBMDevice:
     trajectories:
         Noisy trajectories for circuits wider than the density-matrix limit
         (see :mod:`qstream.backends.aer_runner`).
+    drift:
+        Replay the calibration series (see the module docstring).
+    day_s:
+        Emulated seconds per calibration snapshot (:data:`~qstream.core.calibration_drift.DAY_S`;
+        a demo compresses it).
+    drift_series:
+        The series; None loads the packaged one.
 
     Raises
     ------
@@ -272,6 +292,9 @@ class EmulatedIBMDevice:
         queue_model: QueueModel | None = None,
         offset_s: float | None = None,
         trajectories: int = TRAJECTORIES,
+        drift: bool = False,
+        day_s: float = DAY_S,
+        drift_series: DriftSeries | None = None,
     ) -> None:
         if name not in DEVICES:
             raise ConfigError(f"unknown emulated device {name!r}; valid: {', '.join(DEVICES)}")
@@ -289,11 +312,65 @@ class EmulatedIBMDevice:
         self.trajectories = int(trajectories)
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self.drift = bool(drift) and self._spec.calibration is not None
+        self._series: DriftSeries | None = None
+        if self.drift:
+            self._series = drift_series if drift_series is not None else DriftSeries.load(
+                day_s=day_s)
+        self._day_offset = day_offset(self.seed, name, len(self._series)) if self._series else 0
+        self._steps: list[DriftStep] = []
+        self._specs: dict[int, BackendSpec] = {}
 
     @property
     def spec(self) -> BackendSpec:
-        """The device's :class:`BackendSpec` (see :func:`device_spec`)."""
-        return self._spec
+        """The device's :class:`BackendSpec` (see :func:`device_spec`); with drift, its
+        calibration is the published snapshot of the current emulated day, with
+        ``updated_at_s`` the emulated epoch second the day began (clock origin + day)."""
+        series = self._series
+        if series is None or not self.drift:
+            return self._spec
+        day = series.day(self.clock.now_s())
+        spec = self._specs.get(day)
+        if spec is None:
+            base = self._spec.calibration
+            assert base is not None  # drift is off for an uncalibrated device
+            cal = series.scaled(base, series.index(day * series.day_s, self._day_offset),
+                                own=self.info.series == series.reference,
+                                updated_at_s=self.clock.origin_s + day * series.day_s)
+            spec = replace(self._spec, calibration=cal)
+            self._specs = {day: spec}  # one day at a time
+        return spec
+
+    def calibration_age_s(self) -> float | None:
+        """Emulated seconds since the current snapshot was taken (drift only; else None)."""
+        if self._series is None or not self.drift:
+            return None
+        now_s = self.clock.now_s()
+        return now_s - self._series.day(now_s) * self._series.day_s
+
+    def add_drift_step(self, step: DriftStep) -> None:
+        """Inject an unannounced error step (the ``drift=`` fault): the simulated noise
+        follows it, the published :attr:`spec` does not."""
+        if self._spec.calibration is None:
+            raise ConfigError(f"{self.info.name} has no calibration to drift")
+        if self._series is None:  # steps need a snapshot to scale: a constant series
+            self._series = DriftSeries([self._spec.calibration], day_s=DAY_S)
+        self._steps.append(step)
+
+    def true_calibration(self) -> CalibrationSummary | None:
+        """The calibration the simulation uses now: the published one with active steps."""
+        cal = self.spec.calibration
+        if cal is None or not self._steps:
+            return cal
+        return apply_steps(cal, self._steps, self.clock.now_s())
+
+    def _noise_scale(self) -> tuple[float, ...] | None:
+        base = self._spec.calibration
+        if self._series is None or base is None:
+            return None
+        true = self.true_calibration()
+        assert true is not None
+        return self._series.scale_of(base, true)
 
     @property
     def fake_class(self) -> str:
@@ -321,7 +398,7 @@ class EmulatedIBMDevice:
             control flow, invalid), or the worker pool fails.
         """
         started = time.perf_counter()
-        spec = self._spec
+        spec = self.spec
         check_request(spec, request)
         if not self.operational():
             raise BackendError(f"{spec.name} is not operational")
@@ -345,6 +422,7 @@ class EmulatedIBMDevice:
                 fake=self.info.fake_class, name=request.subtask_id, qasm=request.qasm,
                 shots=request.shots, seed=seed, optimization_level=OPTIMIZATION_LEVEL,
                 seed_transpiler=SEED_TRANSPILER, trajectories=self.trajectories,
+                scale=self._noise_scale(),
             )
             out = await submit(self._pool, run_emulated, payload, spec.name)
             run_s = spec.job_overhead_s + request.shots * (spec.rep_delay_s + out.duration_s)

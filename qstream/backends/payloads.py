@@ -86,6 +86,9 @@ class EmulatedPayload:
         Most noisy statevector trajectories (see :mod:`qstream.backends.limits`).
     density_matrix_max_qubits:
         Widest active circuit simulated with a density matrix.
+    scale:
+        A drifting device's snapshot: factors on its 1q, 2q and readout errors, T1
+        and T2 (:func:`qstream.backends.aer_devices.device`); None: the ``Fake*`` one.
     """
 
     fake: str
@@ -97,6 +100,7 @@ class EmulatedPayload:
     seed_transpiler: int = 0
     trajectories: int = TRAJECTORIES
     density_matrix_max_qubits: int = DENSITY_MATRIX_MAX_QUBITS
+    scale: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,12 @@ OtelMetricsOpt = Annotated[str | None, typer.Option(
 FaultsOpt = Annotated[str | None, typer.Option(
     "--faults", help="injected backend faults, e.g. 'cpu_statevector:fail=0.3,timeout=0.1;"
                      "braket_local:outage=0-120' (default: $QSTREAM_FAULTS or none)")]
+DriftOpt = Annotated[bool | None, typer.Option(
+    "--drift/--no-drift", help="emulated IBM devices replay the daily calibration series "
+                               f"(default: {default_of('drift')})")]
+DriftDayOpt = Annotated[float | None, typer.Option(
+    "--drift-day-s", help="emulated seconds per calibration snapshot "
+                          f"(default: {default_of('drift_day_s')})")]
 BrokerOpt = Annotated[str | None, typer.Option(
     "--broker", help="kafka://HOST:PORT (Apache Kafka or the embedded broker) or tansu://HOST:PORT "
                      f"(default: {default_of('broker')})")]

@@ -11,6 +11,8 @@ from qstream.cli._common import (
     CafileOpt,
     CertfileOpt,
     CheckHostnameOpt,
+    DriftDayOpt,
+    DriftOpt,
     FaultsOpt,
     KeyfileOpt,
     MechanismOpt,
@@ -40,6 +42,8 @@ def executor(
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
     faults: FaultsOpt = None,
+    drift: DriftOpt = None,
+    drift_day_s: DriftDayOpt = None,
     secrets_file: SecretsFileOpt = None,
     kafka_security_protocol: ProtocolOpt = None,
     kafka_sasl_mechanism: MechanismOpt = None,
@@ -60,7 +64,8 @@ def executor(
                          kafka_sasl_username, kafka_ssl_cafile, kafka_ssl_certfile,
                          kafka_ssl_keyfile, kafka_ssl_check_hostname)
         config = worker_config(found, security, broker=broker, time_scale=time_scale, seed=seed,
-                               otel_exporter=otel_exporter, faults=faults,
+                               otel_exporter=otel_exporter, faults=faults, drift=drift,
+                               drift_day_s=drift_day_s,
                                otel_metrics_exporter=otel_metrics_exporter)
         run_executor(config, names, loglevel=loglevel)
     except QStreamError as exc:

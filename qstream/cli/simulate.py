@@ -40,9 +40,10 @@ def _floats(value: str, what: str) -> tuple[float, ...]:
 
 def _fault(value: str, kind: str) -> tuple[str, str, float, float, float]:
     parts = value.split(":")
-    want = 4 if kind == "slowdown" else 3
+    factored = kind in ("slowdown", "drift")
+    want = 4 if factored else 3
     if len(parts) != want:
-        shape = "BACKEND:START:END:FACTOR" if kind == "slowdown" else "BACKEND:START:END"
+        shape = "BACKEND:START:END:FACTOR" if factored else "BACKEND:START:END"
         raise typer.BadParameter(f"--{kind} takes {shape} (START/END as fractions of the "
                                  f"arrival span), got {value!r}")
     try:
@@ -50,7 +51,7 @@ def _fault(value: str, kind: str) -> tuple[str, str, float, float, float]:
     except ValueError:
         raise typer.BadParameter(f"--{kind} {value!r}: START, END (and FACTOR) must be numbers") \
             from None
-    return (kind, parts[0], nums[0], nums[1], nums[2] if kind == "slowdown" else 1.0)
+    return (kind, parts[0], nums[0], nums[1], nums[2] if factored else 1.0)
 
 
 SHOWN: tuple[tuple[str, str], ...] = (
@@ -94,6 +95,9 @@ def simulate(
         help="BACKEND:START:END, START/END fractions of the arrival span (repeatable)")] = None,
     slowdown: Annotated[list[str] | None, typer.Option(
         help="BACKEND:START:END:FACTOR (repeatable)")] = None,
+    drift_step: Annotated[list[str] | None, typer.Option(
+        help="BACKEND:START:END:FACTOR: unannounced step of the gate and readout errors "
+             "x FACTOR (repeatable)")] = None,
     fleet: Annotated[str | None, typer.Option(help="comma-separated backend names")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON")] =
         None,
@@ -112,7 +116,8 @@ def simulate(
     if arrival not in ("poisson", "bursty"):
         raise typer.BadParameter(f"--arrival must be poisson or bursty, got {arrival!r}")
     faults = tuple(_fault(v, "outage") for v in outage or ()) + tuple(
-        _fault(v, "slowdown") for v in slowdown or ())
+        _fault(v, "slowdown") for v in slowdown or ()) + tuple(
+        _fault(v, "drift") for v in drift_step or ())
     try:
         specs = fleet_specs([n.strip() for n in fleet.split(",")] if fleet else None)
         jobs: tuple[Any, ...] = ()

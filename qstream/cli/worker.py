@@ -12,6 +12,8 @@ from qstream.cli._common import (
     CafileOpt,
     CertfileOpt,
     CheckHostnameOpt,
+    DriftDayOpt,
+    DriftOpt,
     FaultsOpt,
     KeyfileOpt,
     MechanismOpt,
@@ -52,6 +54,8 @@ def worker(
     loglevel: str = "WARNING",
     otel_exporter: OtelOpt = None,
     faults: FaultsOpt = None,
+    drift: DriftOpt = None,
+    drift_day_s: DriftDayOpt = None,
     secrets_file: SecretsFileOpt = None,
     kafka_security_protocol: ProtocolOpt = None,
     kafka_sasl_mechanism: MechanismOpt = None,
@@ -74,7 +78,7 @@ def worker(
         config = worker_config(
             found, security, broker=broker, fleet=fleet, time_scale=time_scale, policy=policy,
             realloc_margin=realloc_margin, local_executors=executors, seed=seed,
-            otel_exporter=otel_exporter, faults=faults,
+            otel_exporter=otel_exporter, faults=faults, drift=drift, drift_day_s=drift_day_s,
             otel_metrics_exporter=otel_metrics_exporter)
         run_worker(config, loglevel=loglevel)
     except QStreamError as exc:

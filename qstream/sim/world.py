@@ -37,21 +37,28 @@ Every model here is what the *world* does; schedulers never read it directly
 - **Faults**: :class:`Fault` windows. A ``slowdown`` multiplies queue wait and
   run time of jobs released in it; during an ``outage`` the device takes no new
   job (a release fails) and its external queue is frozen (jobs already queued
-  start after it ends).
+  start after it ends). A ``drift`` step multiplies the device's true gate and readout
+  errors (unannounced: the published calibration does not show it, so only the
+  observed errors, and the anomaly detectors, see it).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from qstream.core.backend_spec import BackendSpec, CalibrationSummary
+from qstream.core.calibration_drift import (
+    DAY_S,
+    DriftSeries,
+    DriftStep,
+    apply_steps,
+)
 from qstream.core.features import CircuitFeatures
 from qstream.core.prediction import Prediction
 from qstream.core.queue_model import (
@@ -59,12 +66,10 @@ from qstream.core.queue_model import (
     SERVICE_SIGMA,
     PendingJobsSeries,
     QueueModel,
-    load_perth_calibrations,
     start_offset_s,
 )
 from qstream.errors import ConfigError
 
-DAY_S = 86_400.0
 RUN_NOISE_SIGMA = 0.05
 """Log-normal spread of one execution's run time around the model (assumption)."""
 
@@ -85,7 +90,9 @@ class Fault:
     Attributes
     ----------
     kind:
-        ``"slowdown"`` (queue wait and run time x ``factor``) or ``"outage"``.
+        ``"slowdown"`` (queue wait and run time x ``factor``), ``"outage"``, or
+        ``"drift"`` (gate and readout errors x ``factor``, unannounced: the published
+        calibration does not show it).
 
     Raises
     ------
@@ -96,61 +103,19 @@ class Fault:
     backend: str
     start_s: float
     end_s: float
-    kind: Literal["slowdown", "outage"] = "outage"
+    kind: Literal["slowdown", "outage", "drift"] = "outage"
     factor: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.end_s > self.start_s:
             raise ConfigError(f"fault window must end after it starts: {self}")
-        if self.kind not in ("slowdown", "outage"):
-            raise ConfigError(f"fault kind must be slowdown or outage, got {self.kind!r}")
-        if self.kind == "slowdown" and not self.factor > 0:
+        if self.kind not in ("slowdown", "outage", "drift"):
+            raise ConfigError(f"fault kind must be slowdown, outage or drift, got {self.kind!r}")
+        if self.kind in ("slowdown", "drift") and not self.factor > 0:
             raise ConfigError(f"slowdown factor must be > 0, got {self.factor}")
 
     def active(self, t_s: float) -> bool:
         return self.start_s <= t_s < self.end_s
-
-
-def calibration_from_properties(props: dict[str, Any]) -> CalibrationSummary:
-    """Medians of one IBM ``BackendProperties`` JSON snapshot.
-
-    T1/T2 are given in µs and gate lengths in ns in that format; the result is in
-    seconds. One-qubit error is the median ``sx`` error, two-qubit error and
-    length the median ``cx`` / ``ecr`` / ``cz`` ones.
-
-    >>> snap = load_perth_calibrations()[0]
-    >>> cal = calibration_from_properties(snap)
-    >>> 0 < cal.two_qubit_error < 0.1 and 1e-5 < cal.t1_s < 1e-3
-    True
-    """
-    t1: list[float] = []
-    t2: list[float] = []
-    ro: list[float] = []
-    for qubit in props["qubits"]:
-        for p in qubit:
-            if p["name"] == "T1":
-                t1.append(p["value"] * 1e-6)
-            elif p["name"] == "T2":
-                t2.append(p["value"] * 1e-6)
-            elif p["name"] == "readout_error":
-                ro.append(p["value"])
-    e1: list[float] = []
-    e2: list[float] = []
-    len2: list[float] = []
-    for gate in props["gates"]:
-        params = {p["name"]: p["value"] for p in gate["parameters"]}
-        if gate["gate"] == "sx" and "gate_error" in params:
-            e1.append(params["gate_error"])
-        elif gate["gate"] in ("cx", "ecr", "cz") and "gate_error" in params:
-            e2.append(min(params["gate_error"], 1.0))
-            len2.append(params.get("gate_length", 0.0) * 1e-9)
-    if not (t1 and t2 and ro and e1 and e2):
-        raise ConfigError("calibration snapshot lacks T1, T2, readout, sx or two-qubit gate data")
-    return CalibrationSummary(
-        one_qubit_error=statistics.median(e1), two_qubit_error=statistics.median(e2),
-        readout_error=statistics.median(ro), t1_s=statistics.median(t1),
-        t2_s=statistics.median(t2), two_qubit_gate_s=statistics.median(len2),
-    )
 
 
 def _unit_normal(*parts: object) -> float:
@@ -212,11 +177,14 @@ class World:
             if f.backend not in names:
                 raise ConfigError(f"fault on unknown backend {f.backend!r}; fleet: {sorted(names)}")
         self.faults = tuple(faults)
+        self._drift_steps: dict[str, list[DriftStep]] = {}
+        for f in self.faults:
+            if f.kind == "drift":
+                self._drift_steps.setdefault(f.backend, []).append(
+                    DriftStep(f.factor, f.start_s, f.end_s))
         rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x51A1])
-        self._days = [calibration_from_properties(p) for p in load_perth_calibrations()]
-        med = {k: statistics.median(getattr(c, k) for c in self._days)
-               for k in ("one_qubit_error", "two_qubit_error", "readout_error", "t1_s", "t2_s")}
-        self._ratios = [{k: getattr(c, k) / med[k] for k in med} for c in self._days]
+        self._drift = DriftSeries.load()
+        self._days = self._drift.days
         self._truth: dict[str, _Truth] = {}
         for spec in specs:
             series_name = self._series_name(spec)
@@ -301,18 +269,17 @@ class World:
         base = tr.spec.calibration
         if base is None or not self.drift:
             return base
-        k = (self.day(t_s) + tr.day_offset) % len(self._days)
-        if tr.series == "ibm_perth":
-            return replace(self._days[k], updated_at_s=self.day(t_s) * DAY_S)
-        r = self._ratios[k]
-        return replace(
-            base,
-            one_qubit_error=min(base.one_qubit_error * r["one_qubit_error"], 1.0),
-            two_qubit_error=min(base.two_qubit_error * r["two_qubit_error"], 1.0),
-            readout_error=min(base.readout_error * r["readout_error"], 1.0),
-            t1_s=base.t1_s * r["t1_s"], t2_s=base.t2_s * r["t2_s"],
-            updated_at_s=self.day(t_s) * DAY_S,
-        )
+        k = self._drift.index(t_s, tr.day_offset)
+        cal = self._drift.scaled(base, k, own=tr.series == self._drift.reference,
+                                 updated_at_s=self.day(t_s) * DAY_S)
+        return cal
+
+    def true_calibration(self, backend: str, t_s: float) -> CalibrationSummary | None:
+        """The calibration the device really has at ``t_s``: the published one with the
+        active ``drift`` fault steps, which are unannounced (:mod:`qstream.core.calibration_drift`)."""
+        cal = self.calibration(backend, t_s)
+        steps = self._drift_steps.get(backend, ())
+        return apply_steps(cal, steps, t_s) if cal is not None and steps else cal
 
     def published_spec(self, backend: str, t_s: float) -> BackendSpec:
         """The backend's spec with the calibration of the day."""
@@ -342,7 +309,7 @@ class World:
         tr = self._truth[backend]
         if tr.spec.calibration is None:
             return 0.0
-        esp = self.published_spec(backend, t_s).prior_esp(features)
+        esp = replace(tr.spec, calibration=self.true_calibration(backend, t_s)).prior_esp(features)
         return 1.0 - esp**tr.esp_exponent
 
     def expected_queue_s(self, backend: str, pending_jobs: int, t_s: float) -> float:

@@ -152,7 +152,8 @@ def _attach_executors(app: faust.App, rt: Runtime, names: list[str]) -> None:
 
     pool = make_pool(rt.config.pool_workers)
     backends = build_fleet(tuple(names), time_scale=rt.config.time_scale,
-                           seed=rt.config.seed, pool=pool, faults=rt.config.faults)
+                           seed=rt.config.seed, pool=pool, faults=rt.config.faults,
+                           drift=rt.config.drift, drift_day_s=rt.config.drift_day_s)
     rt.backends = backends
     rt.pool = pool
     for agent in execute.agents(backends):
