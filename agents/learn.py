@@ -4,7 +4,10 @@ Every ``execution`` event is one labelled example for the queue-wait, run-time,
 error and price models (test-then-train: the residual is taken before learning).
 A ``backend_status`` event carrying a new calibration snapshot (a drifting device's
 new day) replaces the backend's spec in the scheduler and predictor
-(:func:`learn_calibration`). The predictor is snapshotted to a changelog-backed Faust table every
+(:func:`learn_calibration`). Every execution also feeds the backend's online anomaly
+detectors (:func:`watch`, :mod:`qstream.core.anomaly`); a sustained anomaly is published
+as an ``anomaly`` event and lowers the backend's placement or opens its breaker
+(:func:`act`). The predictor is snapshotted to a changelog-backed Faust table every
 ``snapshot_every`` events, so learned state survives a worker restart.
 A failed execution (after the execute agent's retries) feeds the backend's circuit
 breaker, returns its credit and the sub-task fails over to the next-best backend
@@ -24,6 +27,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from qstream.core.anomaly import Anomaly, suspected_drift_factor
 from qstream.core.backend_spec import CalibrationSummary
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
@@ -67,9 +71,12 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
     if budgets.record_spend(rt, event):
         await stop_over_budget(rt, event)
     if event["success"]:
+        found: tuple[list[Anomaly], float | None] = ([], None)
         if event["backend"] in rt.spec_by_name:
             try:
-                rt.predictor.learn(observation(event, now_s))
+                obs = observation(event, now_s)
+                found = watch(rt, obs)
+                rt.predictor.learn(obs)
             except (ValidationError, ConfigError) as exc:
                 log.warning("not learning from %s: %s", subtask_id, exc)
             else:
@@ -78,6 +85,7 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                     rt.save_snapshot()
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
         await rt.health.record_outcome(event["backend"], True, rt.scheduler)
+        await act(rt, *found)  # after the outcome: a success must not close what it opens
         if losers:
             log.info("%s finished on %s first; stopping its copies on %s",
                      subtask_id, event["backend"], ", ".join(losers))
@@ -90,9 +98,58 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
         rt.resent.discard(subtask_id)
     else:
         await rt.health.record_outcome(event["backend"], False, rt.scheduler)
+        if event["backend"] in rt.spec_by_name:
+            await act(rt, rt.anomalies.observe(event["backend"], success=False, at_s=now_s),
+                      None)
         await on_failure(rt, event, now_s)
     await reallocate.reallocate_now(rt)
     await rt.release()
+
+
+def watch(rt: Runtime, obs: ExecutionObservation) -> tuple[list[Anomaly], float | None]:
+    """Feed one successful execution's residuals against the predictors (taken before
+    they learn from it) to the backend's anomaly detectors; return what they found and
+    the predicted error (for :func:`act`)."""
+    spec = rt.spec_by_name[obs.backend]
+    pred = rt.predictor.predict(spec, obs.features, obs.shots, obs.pending_jobs)
+    found = rt.anomalies.observe(
+        obs.backend, run_s=(obs.run_s, pred.run_s), queue_s=(obs.queue_s, pred.queue_s),
+        error=(obs.error, pred.error), success=True, at_s=obs.at_s)
+    return found, pred.error
+
+
+async def act(rt: Runtime, found: list[Anomaly], predicted_error: float | None) -> None:
+    """Publish each anomaly as an ``anomaly`` telemetry event and apply its action.
+
+    - ``lower_placement`` (an ``error`` anomaly, suspected drift): the backend's spec
+      gets its calibrated errors x :func:`~qstream.core.anomaly.suspected_drift_factor`
+      (what the observed excess error says), so its ESP prior, its error predictions
+      and its placement drop until it publishes a new calibration
+      (:func:`learn_calibration`).
+    - ``open_breaker`` (run time, queue wait, failures): its circuit breaker opens
+      (:meth:`FleetHealth.trip`), which publishes a ``breaker`` event.
+    """
+    for a in found:
+        event: dict[str, Any] = {
+            "schema": "qstream.telemetry.v1", "event": "anomaly", "at": time.time(),
+            "backend": a.backend, "signal": a.signal, "score": a.score, "action": a.action,
+            "evidence": a.evidence()}
+        if a.action == "lower_placement":
+            spec = rt.spec_by_name[a.backend]
+            factor = suspected_drift_factor(predicted_error or 0.0, a.value - a.median)
+            if spec.calibration is not None and factor > 1.0:
+                event["factor"] = factor
+                cal = spec.calibration
+                spec = replace(spec, calibration=replace(
+                    cal, one_qubit_error=min(cal.one_qubit_error * factor, 1.0),
+                    two_qubit_error=min(cal.two_qubit_error * factor, 1.0),
+                    readout_error=min(cal.readout_error * factor, 1.0)))
+                rt.spec_by_name[a.backend] = spec
+                rt.scheduler.update_spec(spec)
+        log.warning("anomaly on %s: %s z=%.1f (%s)", a.backend, a.signal, a.score, a.action)
+        await rt.outbox.send(T.TELEMETRY, None, event)
+        if a.action == "open_breaker":
+            await rt.health.trip(a.backend, f"anomaly: {a.signal} z={a.score:.1f}", rt.scheduler)
 
 
 async def on_failure(rt: Runtime, event: dict[str, Any], now_s: float) -> None:
@@ -167,8 +224,9 @@ def learn_calibration(rt: Runtime, backend: str, calibration: dict[str, Any] | N
     except TypeError as exc:
         log.warning("ignoring %s's calibration: %s", backend, exc)
         return False
-    if new == spec.calibration:
-        return False
+    if new == rt.published_calibration.get(backend, spec.calibration):
+        return False  # (a suspected drift's inflated errors stay until a new snapshot)
+    rt.published_calibration[backend] = new
     spec = replace(spec, calibration=new)
     rt.spec_by_name[backend] = spec
     rt.scheduler.update_spec(spec)

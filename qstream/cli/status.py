@@ -87,7 +87,7 @@ def render(snap: dict[str, Any], source: str = "") -> Group:
                          ("retries", "right"), ("queue p50", "right"), ("queue p95", "right"),
                          ("pred. err run", "right"), ("pred. err queue", "right"),
                          ("calib. age", "right"), ("cost USD", "right"), ("pending", "right"),
-                         ("state", "left")):
+                         ("anomalies", "left"), ("state", "left")):
         per.add_column(col, justify=justify)  # type: ignore[arg-type]
     for name, b in snap["backends"].items():
         state = b["breaker"] or ("-" if b["operational"] is None else "")
@@ -96,11 +96,15 @@ def render(snap: dict[str, Any], source: str = "") -> Group:
         elif b["operational"] and not b["breaker"]:
             state = "up"
         pe = b["predictor_error"]
+        last = b.get("last_anomaly")
+        anomalies = (f"{b['anomalies']} (last {last['signal']} z={last['score']:.1f}, "
+                     f"{last['action']})" if last else str(b.get("anomalies", 0)))
         per.add_row(name, str(b["executions"]), str(b["failed"]), str(b["retries"]),
                     fmt_duration(b["queue_wait_s"]["p50"]), fmt_duration(b["queue_wait_s"]["p95"]),
                     _pct(pe["run_s"]["p50"]), _pct(pe["queue_s"]["p50"]),
                     fmt_duration(b["calibration_age_s"]), _usd(b["cost_usd"]),
-                    "-" if b["pending_jobs"] is None else str(b["pending_jobs"]), state)
+                    "-" if b["pending_jobs"] is None else str(b["pending_jobs"]), anomalies,
+                    state)
     per.caption = ("pred. err: median |predicted - actual| / actual of the dispatch-time "
                    "prediction; queue times in backend (emulated) seconds")
     tenants = snap.get("tenants") or {}

@@ -132,6 +132,12 @@ class CircuitBreaker:
                 self._open(now_s, f"{failed} of the last {len(self._outcomes)} executions failed")
         return self._state
 
+    def trip(self, now_s: float, reason: str) -> None:
+        """Open now, whatever the outcomes (e.g. a sustained anomaly,
+        :mod:`qstream.core.anomaly`); it half-opens after the cooldown as usual."""
+        if self.state(now_s) != OPEN:
+            self._open(now_s, reason)
+
     def _open(self, now_s: float, reason: str) -> None:
         self._state = OPEN
         self.changes += 1

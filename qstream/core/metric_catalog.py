@@ -88,6 +88,9 @@ _ALL = (
     MetricSpec("qstream.predictor.error", "histogram", "1", ("backend", "target"),
                "Relative error |predicted - actual| / actual of the dispatch-time prediction for "
                "the backend a sub-task ran on; target run_s|queue_s.", RATIO_BOUNDS),
+    MetricSpec("qstream.anomalies", "counter", "{anomaly}", ("backend", "signal"),
+               "Sustained anomalies found by the online detectors (anomaly telemetry events; "
+               "signal run_s|queue_s|error|failure; detectors in qstream/core/anomaly.py)."),
     MetricSpec("qstream.task.success_rate", "gauge", "1", (),
                "completed / (completed + failed) over every task result seen."),
     MetricSpec("qstream.execution.retry_rate", "gauge", "1", (),

@@ -122,6 +122,8 @@ class BackendSLI:
     pending_jobs: int | None = None
     operational: bool | None = None
     breaker: str | None = None
+    anomalies: int = 0
+    last_anomaly: dict[str, Any] | None = None
 
 
 class _Bounded:
@@ -369,6 +371,17 @@ class SLIAggregator:
             b.breaker = str(m["state"])
         return []
 
+    def _on_anomaly(self, m: dict[str, Any]) -> list[Sample]:
+        name = str(m["backend"])
+        signal = str(m["signal"])
+        b = self.backend(name)
+        if b is None:
+            return []
+        b.anomalies += 1
+        b.last_anomaly = {"signal": signal, "score": float(m["score"]),
+                          "action": str(m["action"]), "at": float(m["at"])}
+        return [Sample("qstream.anomalies", 1, {"backend": name, "signal": signal})]
+
     def _on_reallocation(self, m: dict[str, Any]) -> list[Sample]:
         # Hedges say "straggler: <detail>"; keep the attribute's cardinality low.
         reason = str(m["reason"]).split(":", 1)[0].strip() or "unknown"
@@ -431,6 +444,7 @@ class SLIAggregator:
                 "calibration_age_s": self.calibration_age_s(name, now_s),
                 "pending_jobs": b.pending_jobs, "operational": b.operational,
                 "breaker": b.breaker,
+                "anomalies": b.anomalies, "last_anomaly": b.last_anomaly,
             }
         return {
             "at": now_s,
@@ -460,4 +474,5 @@ _HANDLERS = {
     "telemetry.failover": SLIAggregator._on_failover,
     "telemetry.backend_status": SLIAggregator._on_status,
     "telemetry.breaker": SLIAggregator._on_breaker,
+    "telemetry.anomaly": SLIAggregator._on_anomaly,
 }

@@ -79,6 +79,13 @@ class FleetHealth:
             breaker.record(success, time.monotonic())
             await self.sync_breaker(backend, scheduler)
 
+    async def trip(self, backend: str, reason: str, scheduler: Scheduler) -> None:
+        """Open ``backend``'s breaker now (a sustained anomaly) and publish it."""
+        breaker = self.breakers.get(backend)
+        if breaker is not None:
+            breaker.trip(time.monotonic(), reason)
+            await self.sync_breaker(backend, scheduler)
+
     async def set_device_up(self, backend: str, up: bool, scheduler: Scheduler) -> None:
         """Record the device's own status; its breaker still applies (an open one stays open)."""
         self.device_up[backend] = up

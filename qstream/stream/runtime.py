@@ -27,7 +27,8 @@ from opentelemetry import trace
 
 from qstream.config import WorkerConfig
 from qstream.config_tenants import shares
-from qstream.core.backend_spec import BackendSpec
+from qstream.core.anomaly import FleetMonitor
+from qstream.core.backend_spec import BackendSpec, CalibrationSummary
 from qstream.core.estimators import CalibrationEstimator, Estimator
 from qstream.core.policies import make_policy
 from qstream.core.predictor import Predictor
@@ -86,6 +87,12 @@ class Runtime:
         self.group = group
         self.metrics = Counters()
         self.predictor = Predictor(specs)
+        # Online anomaly detectors per backend, fed by the learn agent (qstream.core.anomaly).
+        self.anomalies = FleetMonitor()
+        # Calibration each backend last published (backend_status); the spec may differ
+        # while a suspected drift inflates its errors.
+        self.published_calibration: dict[str, CalibrationSummary | None] = {
+            s.name: s.calibration for s in specs}
         self.policy = make_policy(config.policy, seed=config.seed)
         self.scheduler = self._new_scheduler()
         # Each tenant's spend over its window (qstream.stream.budgets).

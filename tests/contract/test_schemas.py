@@ -95,6 +95,8 @@ WHY: dict[str, tuple[list[Any], str]] = {
     "qstream.telemetry.v1--backend-status-negative-pending-jobs": (["pending_jobs"], "minimum"),
     "qstream.telemetry.v1--backend-status-operational-not-boolean": (["operational"], "type"),
     "qstream.telemetry.v1--retry-zero": (["retry"], "minimum"),
+    "qstream.telemetry.v1--anomaly-unknown-action": (["action"], "enum"),
+    "qstream.telemetry.v1--anomaly-without-evidence": ([], "required"),
     "qstream.reallocation.v1--missing-to-backend": ([], "required"),
     "qstream.reallocation.v1--cost-not-number": (["new_cost"], "type"),
     "qstream.reallocation.v1--empty-reason": (["reason"], "minLength"),

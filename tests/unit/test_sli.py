@@ -187,6 +187,8 @@ def test_every_sample_names_a_catalogued_metric_with_its_attributes() -> None:
          "from_backend": "x", "to_backend": "y", "old_cost": 1, "new_cost": 0, "reason": "cheaper",
          "at": 0},
         result("t", cost_usd=1.0),
+        tel("anomaly", backend="x", signal="run_s", score=5.0, action="open_breaker",
+            evidence={}),
     ]
     seen = set()
     for m in messages:
