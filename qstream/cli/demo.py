@@ -86,6 +86,11 @@ class DemoRun:
     subtasks: int = 0
     first_submit: float = 0.0
     last_result: float = 0.0
+    dispatches: list[tuple[float, str]] = field(default_factory=list)
+    """(wall at, backend) of every first dispatch of one of our sub-tasks."""
+    calibrations: list[tuple[float, str, dict[str, float]]] = field(default_factory=list)
+    """(wall at, backend, calibration) each time a backend publishes a new snapshot."""
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -147,6 +152,8 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
         "problems": problem_summary(run.results.values()),
         "wall_s": span,
         "metrics": metrics,
+        "timeline": {"dispatches": run.dispatches, "calibrations": run.calibrations,
+                     "anomalies": run.anomalies},
     }
 
 
@@ -228,9 +235,16 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                 event = msg.get("event")
                 if event == "backend_status":
                     ready.set()
+                    cal = msg.get("calibration")
+                    seen = [c for _, b, c in run.calibrations if b == msg["backend"]]
+                    if cal is not None and (not seen or seen[-1] != cal):
+                        run.calibrations.append((now, msg["backend"], cal))
+                elif event == "anomaly":
+                    run.anomalies.append(msg)
                 elif event == "dispatch" and ours(msg.get("task_id")):
                     run.decision_latency_ms.append(msg["decision_latency_ms"])
                     run.subtasks += 1
+                    run.dispatches.append((now, msg["backend"]))
                 elif event == "execution" and ours(msg.get("task_id")) and msg["success"]:
                     run.executions[msg["backend"]] += 1
             elif topic == T.REALLOCATIONS and msg.get("task_id") in wanted:

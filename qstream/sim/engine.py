@@ -104,6 +104,8 @@ class RunResult:
     jct_by_tenant: dict[str, list[float]] = field(default_factory=dict)
     wall_s: float = 0.0
     events: int = 0
+    starts: list[tuple[float, str]] = field(default_factory=list)
+    """(simulation s, backend) of every execution started (drift and share analyses)."""
 
 
 class Simulation:
@@ -290,6 +292,7 @@ class Simulation:
         self._execs[eid] = ex
         self._copies[(sid, backend)] = eid
         self.result.executions += 1
+        self.result.starts.append((self.now_s, backend))
         queue_s = self.world.sample_queue_s(backend, pending, self.now_s,
                                             key=f"{sid}/{attempt}/{backend}")
         self._push(self.now_s + queue_s, _READY, eid)
