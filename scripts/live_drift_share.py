@@ -11,9 +11,10 @@ devices only, submitted at ``--rate`` per second.
 
 The worker learns each new snapshot from ``backend_status`` telemetry
 (:func:`qstream.agents.learn.learn_calibration`). Printed: each device's share of
-first dispatches before and after the degraded device published its new snapshot.
+first dispatches before the degraded device published its new snapshot, while it
+held, and after the next (recovered) snapshot.
 
-    .venv/bin/python scripts/live_drift_share.py --tasks 80 --rate 1 --day-s 3600
+    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --day-s 4800
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from collections import Counter
 from typing import Any
 
 FLEET = "ibm_perth_emu,ibm_nairobi_emu,ibm_lagos_emu"
+WEIGHTS = {"time": 1.0, "error": 10.0, "cost": 1.0}
+"""Error-sensitive tasks (a hardware experiment that cares about fidelity): with equal
+weights the queue wait of the moment decides and calibration barely matters."""
 
 
 def small_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> list[dict[str, Any]]:
@@ -35,7 +39,7 @@ def small_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> li
              "circuits": [{"name": "c", "qasm": mqt_qasm(rng.choice(("ghz", "qft", "dj")),
                                                          rng.randint(3, 5))}],
              "shots": rng.choice((1000, 2000)), "kinds": ["qpu"],
-             "weights": {"time": 1.0, "error": 1.0, "cost": 1.0}} for i in range(n_tasks)]
+             "weights": WEIGHTS} for i in range(n_tasks)]
 
 
 def main() -> None:
@@ -64,8 +68,10 @@ def main() -> None:
         print("no new snapshot during the run: raise --tasks or lower --day-s")
         return
     switch = changes[1][0]
+    back = changes[2][0] if len(changes) > 2 else float("inf")
     for label, part in (("before", [b for at, b in tl["dispatches"] if at < switch]),
-                        ("after", [b for at, b in tl["dispatches"] if at >= switch])):
+                        ("after", [b for at, b in tl["dispatches"] if switch <= at < back]),
+                        ("next", [b for at, b in tl["dispatches"] if at >= back])):
         n = Counter(part)
         total = max(len(part), 1)
         print(f"{label:6s} sub-tasks={len(part)} " + " ".join(

@@ -154,3 +154,18 @@ def test_sli_counts_anomalies_for_status_and_the_metric() -> None:
         ("qstream.anomalies", {"backend": "b", "signal": "run_s"})]
     b = agg.snapshot(10.0)["backends"]["b"]
     assert b["anomalies"] == 1 and b["last_anomaly"]["signal"] == "run_s"
+
+
+def test_status_table_shows_a_backends_anomalies() -> None:
+    from rich.console import Console
+
+    from qstream.cli.status import render
+
+    agg = SLIAggregator()
+    agg.observe({"schema": "qstream.telemetry.v1", "event": "anomaly", "at": 5.0,
+                 "backend": "ibm_perth_emu", "signal": "error", "score": 6.2,
+                 "action": "lower_placement", "evidence": {}})
+    console = Console(width=250, record=True)
+    console.print(render(agg.snapshot(10.0)))
+    text = console.export_text()
+    assert "anomalies" in text and "1 (last error z=6.2, lower_placement)" in text

@@ -140,3 +140,13 @@ def test_world_drift_step_hurts_the_truth_not_the_published_spec() -> None:
     assert world.expected_error("ibm_perth_emu", GHZ, 150.0) > \
         world.expected_error("ibm_perth_emu", GHZ, 50.0) + 0.1
     assert world.calibration("ibm_perth_emu", DAY_S) != world.calibration("ibm_perth_emu", 0.0)
+
+
+def test_simulate_drift_step_option_becomes_a_world_drift_fault() -> None:
+    from qstream.cli.simulate import _fault
+    from qstream.sim.experiment import Scenario
+
+    spec = _fault("ibm_perth_emu:0.5:0.75:3", "drift")
+    assert spec == ("drift", "ibm_perth_emu", 0.5, 0.75, 3.0)
+    [fault] = Scenario(faults=(spec,)).faults_for(1000.0)
+    assert (fault.kind, fault.start_s, fault.end_s, fault.factor) == ("drift", 500.0, 750.0, 3.0)
