@@ -4,9 +4,11 @@ Starts the embedded broker and a real ``qstream worker`` (through ``qstream demo
 runner) over three emulated 7-qubit devices with ``QSTREAM_DRIFT=1``: they replay the
 packaged daily calibration series, one snapshot per ``--day-s`` emulated seconds. The
 worker seed picks each device's start day (:func:`qstream.core.calibration_drift.day_offset`);
-``--seed 549`` starts ``ibm_perth_emu`` at Perth's day 174 (2023-06-24), whose next
-day (175) is the series' worst: a median two-qubit error near 1, a broken calibration
-that IBM published. The tasks are small MQT Bench circuits (3-5 qubits) on quantum
+``--seed 4307`` starts ``ibm_lagos_emu`` at day 174 of the series (2023-06-24; all three
+queues are short at that seed's offsets in the load series). On the next day (175)
+Perth's median two-qubit error is near 1 (a broken calibration that IBM published), so
+Lagos, scaled by Perth's day-over-median ratios, degrades to a two-qubit error of 1.
+The tasks are small MQT Bench circuits (3-5 qubits) on quantum
 devices only, submitted at ``--rate`` per second.
 
 The worker learns each new snapshot from ``backend_status`` telemetry
@@ -48,8 +50,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--day-s", type=float, default=3600.0)
     ap.add_argument("--time-scale", type=float, default=60.0)
-    ap.add_argument("--seed", type=int, default=549)
-    ap.add_argument("--watch", default="ibm_perth_emu")
+    ap.add_argument("--seed", type=int, default=4307)
+    ap.add_argument("--watch", default="ibm_lagos_emu")
     ap.add_argument("--faults", default="", help="also inject faults (QSTREAM_FAULTS)")
     args = ap.parse_args()
     os.environ.update({"QSTREAM_FLEET": FLEET, "QSTREAM_DRIFT": "1",
