@@ -150,3 +150,20 @@ def test_simulate_drift_step_option_becomes_a_world_drift_fault() -> None:
     assert spec == ("drift", "ibm_perth_emu", 0.5, 0.75, 3.0)
     [fault] = Scenario(faults=(spec,)).faults_for(1000.0)
     assert (fault.kind, fault.start_s, fault.end_s, fault.factor) == ("drift", 500.0, 750.0, 3.0)
+
+
+def test_a_worse_snapshot_really_simulates_worse() -> None:
+    from qstream.backends.aer_runner import run_emulated
+    from qstream.backends.payloads import EmulatedPayload
+
+    qasm = ('OPENQASM 2.0; include "qelib1.inc"; qreg q[3]; creg c[3]; '
+            'h q[0]; cx q[0],q[1]; cx q[1],q[2]; measure q -> c;')
+
+    def once(scale):
+        return run_emulated(EmulatedPayload(fake="FakePerth", qasm=qasm, shots=4000, seed=3,
+                                            scale=scale, seed_transpiler=1234))
+
+    clean, worse = once(None), once((5.0, 5.0, 5.0, 1.0, 1.0))
+    assert worse.esp < clean.esp - 0.05
+    ideal = lambda out: (out.counts.get("000", 0) + out.counts.get("111", 0)) / 4000  # noqa: E731
+    assert ideal(worse) < ideal(clean) - 0.03
