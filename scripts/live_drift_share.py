@@ -4,10 +4,10 @@ Starts the embedded broker and a real ``qstream worker`` (through ``qstream demo
 runner) over three emulated 7-qubit devices with ``QSTREAM_DRIFT=1``: they replay the
 packaged daily calibration series, one snapshot per ``--day-s`` emulated seconds. The
 worker seed picks each device's start day (:func:`qstream.core.calibration_drift.day_offset`);
-``--seed 4307`` starts ``ibm_lagos_emu`` at day 174 of the series (2023-06-24; all three
-queues are short at that seed's offsets in the load series). On the next day (175)
-Perth's median two-qubit error is near 1 (a broken calibration that IBM published), so
-Lagos, scaled by Perth's day-over-median ratios, degrades to a two-qubit error of 1.
+``--seed 6463`` starts ``ibm_perth_emu`` at day 80 of its series (2023-03-22; the
+three queues are short at that seed's offsets in the load series); on the next day
+(81) its median two-qubit error is about 0.5 (a broken calibration that IBM
+published).
 The tasks are small MQT Bench circuits (3-5 qubits) on quantum
 devices only, submitted at ``--rate`` per second.
 
@@ -16,7 +16,8 @@ The worker learns each new snapshot from ``backend_status`` telemetry
 first dispatches before the degraded device published its new snapshot, while it
 held, and after the next (recovered) snapshot.
 
-    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --day-s 4800
+    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --day-s 4800 --seed 6463
+    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --seed 6463 --no-drift
 """
 
 from __future__ import annotations
@@ -50,11 +51,14 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--day-s", type=float, default=3600.0)
     ap.add_argument("--time-scale", type=float, default=60.0)
-    ap.add_argument("--seed", type=int, default=4307)
-    ap.add_argument("--watch", default="ibm_lagos_emu")
+    ap.add_argument("--seed", type=int, default=6463)
+    ap.add_argument("--watch", default="ibm_perth_emu")
     ap.add_argument("--faults", default="", help="also inject faults (QSTREAM_FAULTS)")
+    ap.add_argument("--no-drift", action="store_true",
+                    help="control run: drift off, split after --split dispatches")
+    ap.add_argument("--split", type=int, default=76)
     args = ap.parse_args()
-    os.environ.update({"QSTREAM_FLEET": FLEET, "QSTREAM_DRIFT": "1",
+    os.environ.update({"QSTREAM_FLEET": FLEET, "QSTREAM_DRIFT": "0" if args.no_drift else "1",
                        "QSTREAM_DRIFT_DAY_S": str(args.day_s), "QSTREAM_FAULTS": args.faults})
     import qstream.workload
     from qstream.cli.demo import run_demo
@@ -66,6 +70,9 @@ def main() -> None:
     changes = [(at, cal) for at, b, cal in tl["calibrations"] if b == args.watch]
     print(f"{args.watch} snapshots: " + ", ".join(
         f"2q error {c['two_qubit_error']:.4f} readout {c['readout_error']:.4f}" for _, c in changes))
+    if args.no_drift:
+        ats = sorted(at for at, _ in tl["dispatches"])
+        changes = [(0.0, {}), (ats[min(args.split, len(ats) - 1)], {})]
     if len(changes) < 2:
         print("no new snapshot during the run: raise --tasks or lower --day-s")
         return
