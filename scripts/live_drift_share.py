@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--faults", default="", help="also inject faults (QSTREAM_FAULTS)")
     ap.add_argument("--no-drift", action="store_true",
                     help="control run: drift off, split after --split dispatches")
-    ap.add_argument("--split", type=int, default=76)
+    ap.add_argument("--split", default="76", help="control: dispatch counts A[,B] to split at")
     args = ap.parse_args()
     os.environ.update({"QSTREAM_FLEET": FLEET, "QSTREAM_DRIFT": "0" if args.no_drift else "1",
                        "QSTREAM_DRIFT_DAY_S": str(args.day_s), "QSTREAM_FAULTS": args.faults})
@@ -72,7 +72,8 @@ def main() -> None:
         f"2q error {c['two_qubit_error']:.4f} readout {c['readout_error']:.4f}" for _, c in changes))
     if args.no_drift:
         ats = sorted(at for at, _ in tl["dispatches"])
-        changes = [(0.0, {}), (ats[min(args.split, len(ats) - 1)], {})]
+        changes = [(0.0, {})] + [(ats[min(int(n), len(ats) - 1)], {})
+                                 for n in args.split.split(",")]
     if len(changes) < 2:
         print("no new snapshot during the run: raise --tasks or lower --day-s")
         return
