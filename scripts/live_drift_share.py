@@ -16,8 +16,9 @@ The worker learns each new snapshot from ``backend_status`` telemetry
 first dispatches before the degraded device published its new snapshot, while it
 held, and after the next (recovered) snapshot.
 
-    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --day-s 4800 --seed 6463
-    .venv/bin/python scripts/live_drift_share.py --tasks 100 --rate 1 --seed 6463 --no-drift
+    .venv/bin/python scripts/live_drift_share.py --tasks 150 --rate 1 --day-s 3600 --seed 6463
+    .venv/bin/python scripts/live_drift_share.py --tasks 150 --rate 1 --seed 6463 --no-drift \
+        --split 57,117
 """
 
 from __future__ import annotations
