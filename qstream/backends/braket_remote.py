@@ -180,10 +180,25 @@ def open_device(arn: str, credentials: Credentials | None = None, *,
             return LocalSimulator(arn.partition(":")[2] or "braket_sv")  # local mode (CI)
         from braket.aws import AwsDevice
 
-        return AwsDevice(arn, aws_session=session or aws_session(credentials))  # production
+        return AwsDevice(arn, aws_session=session or aws_session(credentials, _region(arn)))  # production
     except Exception as exc:
         raise BackendError(_redacted(f"braket:{arn}: cannot open the device "
                                      f"({type(exc).__name__}: {exc})", credentials)) from None
+
+
+def _region(arn: str) -> str | None:
+    """The ARN's region (QPUs); for the region-less simulator ARNs the configured one, or
+    ``us-east-1`` (where SV1, DM1 and TN1 run) when none is configured.
+
+    >>> _region("arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet")
+    'eu-north-1'
+    """
+    parts = arn.split(":")
+    if len(parts) > 3 and parts[3]:
+        return parts[3]
+    import boto3
+
+    return None if boto3.Session().region_name else "us-east-1"
 
 
 def _redacted(text: str, credentials: Credentials | None) -> str:
