@@ -203,6 +203,8 @@ class IBMRuntimeBackend:
         self._lock = threading.Lock()
         self._batch: Any = None
         self._pm: Any = None
+        self.submitted: list[str] = []
+        """Job ids this adapter submitted, oldest first."""
         self.cancelled: list[str] = []
         """Job ids this adapter asked IBM to cancel (stop protocol), oldest first."""
         self._service = service if service is not None else open_service(self.device, credentials)
@@ -333,7 +335,10 @@ class IBMRuntimeBackend:
         sampler = SamplerV2(mode=self._mode())
         if self.device.startswith(LOCAL_PREFIX):
             sampler.options.simulator.seed_simulator = seed  # local mode only; IBM ignores it
-        return sampler.run([isa], shots=shots)
+        job = sampler.run([isa], shots=shots)
+        self.submitted.append(str(job.job_id()))
+        log.info("%s: submitted job %s (%d shots)", self.name, job.job_id(), shots)
+        return job
 
     def _cancel(self, job: Any) -> None:
         job_id = str(job.job_id())
@@ -430,7 +435,9 @@ class IBMRuntimeBackend:
             qc.remove_final_measurements()
             _, isa = self._transpile_circuit(qc)
             ops = [o.apply_layout(isa.layout) for o in observables]
-            return EstimatorV2(mode=self._mode()).run([(isa, ops)], precision=precision)
+            job = EstimatorV2(mode=self._mode()).run([(isa, ops)], precision=precision)
+            self.submitted.append(str(job.job_id()))
+            return job
 
         job = await loop.run_in_executor(self._threads, submit)
         try:
