@@ -17,7 +17,11 @@ Fleet name ``braket:<device arn>``, e.g.
 - prices a task from the device's ``service.deviceCost`` in its capabilities when the
   SDK reports one, else from :data:`PUBLISHED_PRICES`.
 
-Every SDK call runs in a worker thread, never in the event loop.
+Every SDK call runs in a worker thread, never in the event loop; parsing the circuit
+and writing the program run in the process pool (:func:`build_program`). (Parsing
+OpenQASM 3 in a thread of the test process after ``LocalSimulator`` had run in another
+crashed it with a segmentation fault inside qiskit, 3 runs in 5 on 2026-12-01; in the
+pool's processes it runs on their main thread.)
 
 Local mode (CI): the one production line
 ----------------------------------------
@@ -49,12 +53,14 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.braket_runner import BRAKET_GATES, braket_counts, braket_program
-from qstream.backends.payloads import WarmUp
+from qstream.backends.payloads import RunFailure, WarmUp
+from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, Pricing
 from qstream.errors import BackendError, ConfigError
 from qstream.secrets import Credentials
@@ -229,6 +235,9 @@ class BraketRemoteBackend:
         ``amazon-braket-<region>-<account>``.
     poll_s, refresh_s:
         Seconds between task state polls, and between queue/status refreshes.
+    pool:
+        Process pool that parses the circuit and builds the program
+        (:func:`build_program`); None: :func:`qstream.backends.pool.default_pool`.
 
     Raises
     ------
@@ -240,7 +249,8 @@ class BraketRemoteBackend:
 
     def __init__(self, name: str, credentials: Credentials | None = None, *,
                  device: Any = None, s3_folder: tuple[str, str] | None = None,
-                 seed: int = 0, poll_s: float = 1.0, refresh_s: float = REFRESH_S) -> None:
+                 seed: int = 0, poll_s: float = 1.0, refresh_s: float = REFRESH_S,
+                 pool: Executor | None = None) -> None:
         if not is_braket_name(name):
             raise ConfigError(f"{name!r} is not a Braket name (braket:<device arn>)")
         self.name, self.arn = name, name[len(BRAKET_PREFIX):]
@@ -250,8 +260,11 @@ class BraketRemoteBackend:
         self._credentials = credentials
         self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="braket")
         self._lock = threading.Lock()
+        self.submitted: list[str] = []
+        """Task ids (ARNs on AWS) this adapter created, oldest first."""
         self.cancelled: list[str] = []
         """Task ids this adapter asked Braket to cancel, oldest first."""
+        self._pool = pool
         self.device = device if device is not None else open_device(self.arn, credentials)
         props = self.device.properties
         self.pricing, self.price_source = device_pricing(self.arn, props)
@@ -335,24 +348,15 @@ class BraketRemoteBackend:
     def warm_ups(self) -> tuple[WarmUp, ...]:
         return ()
 
-    def _submit(self, qasm: str, name: str, shots: int, seed: int) -> tuple[Any, Any, dict[int, int]]:
+    def _submit(self, source: str, shots: int) -> Any:
         from braket.ir.openqasm import Program
 
-        from qstream.backends.circuit_maps import parse
-
-        qc, features = parse(qasm, name)
-        if features.dynamic:
-            raise BackendError(f"{self.name}: mid-circuit measurement, reset and classical "
-                               "control are not run on Braket")
-        if qc.num_qubits > self._spec.num_qubits:
-            raise BackendError(f"{self.name}: circuit needs {qc.num_qubits} qubits; "
-                               f"the device has {self._spec.num_qubits}")
-        source, clbit_qubit = braket_program(qc, seed_transpiler=seed, gates=self.gates)
         kwargs: dict[str, Any] = {"shots": shots}
         if not self.local and self.s3_folder is not None:
             kwargs["s3_destination_folder"] = self.s3_folder
         task = self.device.run(Program(source=source), **kwargs)
-        return qc, task, clbit_qubit
+        self.submitted.append(str(getattr(task, "id", "?")))
+        return task
 
     def _cancel(self, task: Any) -> None:
         task_id = str(getattr(task, "id", "?"))
@@ -376,12 +380,12 @@ class BraketRemoteBackend:
         check_request(self._spec, request)
         loop = asyncio.get_running_loop()
         pending = self.pending_jobs()
+        payload = ProgramPayload(request.subtask_id, request.qasm, request_seed(request, self.seed),
+                                 self._spec.num_qubits, tuple(self.gates))
+        source, clbit_qubit, num_clbits = await submit(self._pool, build_program, payload,
+                                                       self.name)
         try:
-            qc, task, clbit_qubit = await loop.run_in_executor(
-                self._threads, self._submit, request.qasm, request.subtask_id, request.shots,
-                request_seed(request, self.seed))
-        except BackendError:
-            raise
+            task = await loop.run_in_executor(self._threads, self._submit, source, request.shots)
         except Exception as exc:
             raise BackendError(_redacted(f"{self.name}: submit failed ({type(exc).__name__}: "
                                          f"{exc})", self._credentials)) from None
@@ -403,7 +407,7 @@ class BraketRemoteBackend:
             raise BackendError(_redacted(f"{self.name}: result failed ({type(exc).__name__}: "
                                          f"{exc})", self._credentials)) from None
         counts = braket_counts(result.measurements, list(result.measured_qubits), clbit_qubit,
-                               qc.num_clbits)
+                               num_clbits)
         total_s = time.perf_counter() - (started if self.local else submitted)
         run_s = _execution_s(result) or total_s
         queue_s = max(total_s - run_s, 0.0)
@@ -419,6 +423,40 @@ class BraketRemoteBackend:
 
     def __repr__(self) -> str:
         return f"BraketRemoteBackend({self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramPayload:
+    """What :func:`build_program` needs (pickles to a pool worker)."""
+
+    name: str
+    qasm: str
+    seed: int
+    max_qubits: int
+    gates: tuple[str, ...]
+
+
+def build_program(payload: ProgramPayload) -> tuple[str, dict[int, int], int] | RunFailure:
+    """Pool worker: parse the circuit and write the Braket program.
+
+    Returns ``(OpenQASM 3 source, clbit -> qubit, num_clbits)``, or a failure of kind
+    ``"circuit"`` (invalid, dynamic or too wide).
+    """
+    from qstream.backends.circuit_maps import parse
+
+    try:
+        qc, features = parse(payload.qasm, payload.name)
+        if features.dynamic:
+            return RunFailure.of("circuit", "mid-circuit measurement, reset and classical "
+                                            "control are not run on Braket")
+        if qc.num_qubits > payload.max_qubits:
+            return RunFailure.of("circuit", f"circuit needs {qc.num_qubits} qubits; the device "
+                                            f"has {payload.max_qubits}")
+        source, clbit_qubit = braket_program(qc, seed_transpiler=payload.seed,
+                                             gates=payload.gates)
+        return source, clbit_qubit, int(qc.num_clbits)
+    except Exception as exc:
+        return RunFailure.of("circuit", exc)
 
 
 def _supported_operations(props: Any) -> list[str]:

@@ -152,7 +152,8 @@ def build_fleet(
     fleet: dict[str, Backend] = {}
     for name in chosen:
         if is_remote_name(name):
-            fleet[name] = remote_backend(name, credentials, ibm_mode=ibm_mode, seed=seed)
+            fleet[name] = remote_backend(name, credentials, ibm_mode=ibm_mode, seed=seed,
+                                         pool=pool)
         elif name == BRAKET_NAME:
             fleet[name] = BraketLocalBackend(clock=clock, seed=seed, pool=pool)
         elif name == CLASSICAL_NAME:

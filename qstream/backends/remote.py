@@ -54,7 +54,7 @@ def is_local_mode(name: str) -> bool:
 
 
 def remote_backend(name: str, credentials: Credentials | None = None, *,
-                   ibm_mode: str = "job", seed: int = 0) -> Any:
+                   ibm_mode: str = "job", seed: int = 0, pool: Any = None) -> Any:
     """The backend of a remote fleet name, built on first use and kept for the process.
 
     Raises
@@ -75,7 +75,7 @@ def remote_backend(name: str, credentials: Credentials | None = None, *,
                                         seed=seed,
                                         poll_s=0.05 if is_local_mode(name) else 2.0)
         elif is_braket_name(name):
-            backend = BraketRemoteBackend(name, credentials, seed=seed,
+            backend = BraketRemoteBackend(name, credentials, seed=seed, pool=pool,
                                           poll_s=0.05 if is_local_mode(name) else 2.0)
         else:
             raise ConfigError(f"{name!r} is not a remote backend name")
