@@ -23,8 +23,10 @@ Fleet name ``ibm:<backend>``, e.g. ``ibm:ibm_brisbane``. :class:`IBMRuntimeBacke
   and go through ``SamplerV2`` like every other.
 
 Every SDK call that may block (service, status, properties, transpile, submit,
-status polls, result, cancel) runs in a worker thread, never in the event loop: the
-work itself runs at IBM, so nothing needs the process pool.
+status polls, result, cancel) runs in a worker thread, never in the event loop; the
+circuit is parsed in the process pool (:func:`parse_circuit`). Transpilation stays
+in a thread: it needs the device's target, which lives in this process (an
+``IBMBackend`` is bound to its service). The work itself runs at IBM.
 
 Local testing mode (CI): the one production line
 -------------------------------------------------
@@ -52,7 +54,8 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -65,7 +68,8 @@ from qstream.backends.ibm_emulated import (
     calibration_summary,
 )
 from qstream.backends.noise import readout_table, transpiled_esp
-from qstream.backends.payloads import WarmUp
+from qstream.backends.payloads import RunFailure, WarmUp
+from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, Pricing
 from qstream.core.queue_model import QueueModel
 from qstream.errors import BackendError, ConfigError
@@ -179,6 +183,9 @@ class IBMRuntimeBackend:
         Seconds between job status polls.
     refresh_s:
         Seconds between live status and calibration refreshes.
+    pool:
+        Process pool that parses circuits (:func:`parse_circuit`); None:
+        :func:`qstream.backends.pool.default_pool`.
 
     Raises
     ------
@@ -190,7 +197,8 @@ class IBMRuntimeBackend:
 
     def __init__(self, name: str, credentials: Credentials | None = None, *,
                  mode: Mode = "job", service: Any = None, seed: int = 0,
-                 poll_s: float = 1.0, refresh_s: float = REFRESH_S) -> None:
+                 poll_s: float = 1.0, refresh_s: float = REFRESH_S,
+                 pool: Executor | None = None) -> None:
         if not is_ibm_name(name):
             raise ConfigError(f"{name!r} is not an IBM name (ibm:<backend>)")
         if mode not in ("job", "batch"):
@@ -199,6 +207,7 @@ class IBMRuntimeBackend:
         self.mode: Mode = mode
         self.seed, self.poll_s, self.refresh_s = int(seed), float(poll_s), float(refresh_s)
         self._credentials = credentials
+        self._pool = pool
         self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"ibm-{self.device}")
         self._lock = threading.Lock()
         self._batch: Any = None
@@ -315,19 +324,16 @@ class IBMRuntimeBackend:
                 self._batch = Batch(backend=self._backend)
             return self._batch
 
-    def _transpile(self, qasm: str, name: str) -> Any:
+    def _transpile(self, qc: Any) -> Any:
         from qiskit.transpiler import generate_preset_pass_manager
 
-        from qstream.circuits import parse_qasm
-
-        qc = parse_qasm(qasm, name)
         with self._lock:
             if self._pm is None:
                 self._pm = generate_preset_pass_manager(
                     optimization_level=OPTIMIZATION_LEVEL, backend=self._backend,
                     seed_transpiler=SEED_TRANSPILER + self.seed)
             pm = self._pm
-        return qc, pm.run(qc)
+        return pm.run(qc)
 
     def _submit(self, isa: Any, shots: int, seed: int) -> Any:
         from qiskit_ibm_runtime import SamplerV2
@@ -371,9 +377,10 @@ class IBMRuntimeBackend:
         started = time.perf_counter()
         check_request(self._spec, request)
         loop = asyncio.get_running_loop()
+        qc = await submit(self._pool, parse_circuit, ParsePayload(request.subtask_id, request.qasm,
+                                                                  True), self.name)
         try:
-            qc, isa = await loop.run_in_executor(self._threads, self._transpile, request.qasm,
-                                                 request.subtask_id)
+            isa = await loop.run_in_executor(self._threads, self._transpile, qc)
         except Exception as exc:
             raise BackendError(f"{self.name}: {exc}") from None
         if isa.num_qubits > self._spec.num_qubits:
@@ -426,20 +433,20 @@ class IBMRuntimeBackend:
         """
         from qiskit_ibm_runtime import EstimatorV2
 
-        from qstream.circuits import parse_qasm
-
         loop = asyncio.get_running_loop()
 
-        def submit() -> Any:
-            qc = parse_qasm(qasm, "estimate", require_measurements=False)
-            qc.remove_final_measurements()
-            _, isa = self._transpile_circuit(qc)
+        qc = await submit(self._pool, parse_circuit, ParsePayload("estimate", qasm, False),
+                          self.name)
+        qc.remove_final_measurements()
+
+        def run() -> Any:
+            isa = self._transpile(qc)
             ops = [o.apply_layout(isa.layout) for o in observables]
             job = EstimatorV2(mode=self._mode()).run([(isa, ops)], precision=precision)
             self.submitted.append(str(job.job_id()))
             return job
 
-        job = await loop.run_in_executor(self._threads, submit)
+        job = await loop.run_in_executor(self._threads, run)
         try:
             state = await self._wait(job)
         except asyncio.CancelledError:
@@ -449,14 +456,6 @@ class IBMRuntimeBackend:
             raise BackendError(f"{self.name}: estimator job {job.job_id()} ended {state}")
         result = await loop.run_in_executor(self._threads, job.result)
         return [float(v) for v in result[0].data.evs]
-
-    def _transpile_circuit(self, qc: Any) -> tuple[Any, Any]:
-        from qiskit.transpiler import generate_preset_pass_manager
-
-        pm = generate_preset_pass_manager(optimization_level=OPTIMIZATION_LEVEL,
-                                          backend=self._backend,
-                                          seed_transpiler=SEED_TRANSPILER + self.seed)
-        return qc, pm.run(qc)
 
     def close(self) -> None:
         """Close the batch (batch mode) and the adapter's threads."""
@@ -471,6 +470,30 @@ class IBMRuntimeBackend:
 
     def __repr__(self) -> str:
         return f"IBMRuntimeBackend({self.name!r}, mode={self.mode!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsePayload:
+    """What :func:`parse_circuit` needs (pickles to a pool worker)."""
+
+    name: str
+    qasm: str
+    require_measurements: bool
+
+
+def parse_circuit(payload: ParsePayload) -> Any:
+    """Pool worker: the parsed ``QuantumCircuit``, or a ``"circuit"`` failure.
+
+    Parsing runs in the pool (a worker's main thread), not in the adapter's threads: an
+    OpenQASM 3 parse in a thread crashed the process after another SDK had run in
+    another thread (:mod:`qstream.backends.braket_remote`)."""
+    from qstream.circuits import parse_qasm
+
+    try:
+        return parse_qasm(payload.qasm, payload.name,
+                          require_measurements=payload.require_measurements)
+    except Exception as exc:
+        return RunFailure.of("circuit", exc)
 
 
 def _layout(isa: Any, num_logical: int) -> list[int] | None:

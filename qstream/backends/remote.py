@@ -72,7 +72,7 @@ def remote_backend(name: str, credentials: Credentials | None = None, *,
         backend: Any
         if is_ibm_name(name):
             backend = IBMRuntimeBackend(name, credentials, mode=ibm_mode,  # type: ignore[arg-type]
-                                        seed=seed,
+                                        seed=seed, pool=pool,
                                         poll_s=0.05 if is_local_mode(name) else 2.0)
         elif is_braket_name(name):
             backend = BraketRemoteBackend(name, credentials, seed=seed, pool=pool,
