@@ -31,6 +31,8 @@ def backends(
              "the default fleet)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the checks as JSON")] = False,
     secrets_file: SecretsFileOpt = None,
+    loglevel: Annotated[str, typer.Option(
+        help="log level of the SDKs' and qstream's logs (stderr; credentials redacted)")] = "WARNING",
 ) -> None:
     """List the backends a fleet would start and check their credentials; submits nothing."""
     from qstream.backends.fleet import DEFAULT_FLEET
@@ -38,7 +40,7 @@ def backends(
     from qstream.config import WorkerConfig
     from qstream.secrets import Credentials
 
-    found = secrets(secrets_file)
+    found = secrets(secrets_file, loglevel.upper())
     try:
         credentials = Credentials.from_secrets(found)
         config = WorkerConfig.from_env(credentials=credentials, fleet=fleet)
