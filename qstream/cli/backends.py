@@ -35,8 +35,8 @@ def backends(
         help="log level of the SDKs' and qstream's logs (stderr; credentials redacted)")] = "WARNING",
 ) -> None:
     """List the backends a fleet would start and check their credentials; submits nothing."""
+    from qstream.backends.check import check_backend
     from qstream.backends.fleet import DEFAULT_FLEET
-    from qstream.backends.remote import check_backend
     from qstream.config import WorkerConfig
     from qstream.secrets import Credentials
 

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from qstream.backends.check import check_backend
 from qstream.backends.fleet import build_fleet, fleet_specs
-from qstream.backends.remote import check_backend, forget_remote, remote_backend
+from qstream.backends.remote import forget_remote, remote_backend
 from qstream.errors import ConfigError
 from qstream.stream.topics import exec_topic
 
