@@ -9,8 +9,8 @@ URL-encoded and base64 form (:func:`qstream.secrets.find_leaks`, whose own detec
 is tested in ``tests/unit/test_secrets.py``). A canary value sent as a task id must
 be found in all three sources, so the search cannot pass vacuously.
 
-The worker's fleet includes the remote adapters in their local modes (``ibm:fake_manila``,
-``braket:local``), which are built with those credentials. The production paths, which
+The worker's fleet is the remote adapters in their local modes (``ibm:fake_manila``,
+``braket:local``), built with those credentials; every sub-task runs through them. The production paths, which
 hand the credentials to qiskit-ibm-runtime and boto3, are exercised by
 ``qstream backends`` on real device names with DEBUG logging: with no network every
 connection fails, and its whole output (SDK debug logs of the signed AWS requests,
@@ -47,8 +47,8 @@ SECRETS = {
     "QSTREAM_KAFKA_SASL_PASSWORD": "qs-kafka pw&0c1d2e3f",
 }
 FROM_ENV = ("QSTREAM_IBM_TOKEN", "AWS_SESSION_TOKEN")
-FLEET = "ibm:fake_manila,braket:local,ibm_perth_emu,braket_local,cpu_statevector"
-"""The worker's fleet: remote adapters (local modes) next to emulated and local backends."""
+FLEET = "ibm:fake_manila,braket:local"
+"""The worker's fleet: the remote adapters, in their local modes, run every sub-task."""
 
 
 def _dump_topics(bootstrap: str, url: str) -> list[tuple[str, bytes]]:
@@ -149,6 +149,11 @@ def test_no_secret_in_logs_spans_or_topics(tmp_path: Path, worker_factory,
     topics = {topic for topic, _ in records}
     assert {T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.SUBTASKS} <= topics
     assert len(records) > 2 * len(tasks)
+    telemetry = b"".join(blob for topic, blob in records if topic == T.TELEMETRY)
+    assert b"ibm:fake_manila" in telemetry and b"braket:local" in telemetry  # adapters ran
+    executed = {name for name in ("ibm:fake_manila", "braket:local")
+                if any(name.encode() in blob for topic, blob in records if topic == T.RESULTS)}
+    assert executed, "no sub-task ran on a remote adapter"
     dlq = [blob for topic, blob in records if topic == T.DLQ]
     assert len(dlq) >= 2
 
