@@ -42,12 +42,13 @@ async def handle(rt: Runtime, message: Any) -> None:
             ledger.apply_part(assembly, part)
     else:
         rt.ledger.record_part(data)
-        assembly = rt.ledger.assemblies.get(task_id)
-        if assembly is None:
+        known = rt.ledger.assemblies.get(task_id)
+        if known is None:
             # Possible after a failover; kept until the (replayed) plan arrives.
             log.info("sub-task result for %s before its plan; kept", task_id)
             rt.ledger.orphan_parts.setdefault(task_id, []).append(data)
             return
+        assembly = known
         ledger.apply_part(assembly, data)
     if assembly.done:
         trace.get_current_span().set_attributes(

@@ -407,6 +407,10 @@ class WorkerConfig(_Settings):
     credentials:
         Cloud credentials for the fleet (:class:`qstream.secrets.Credentials`); their
         ``repr`` shows ``'***'``.
+    ibm_mode:
+        How ``ibm:<device>`` backends submit (:mod:`qstream.backends.ibm_runtime`):
+        ``"job"`` (one job per sub-task) or ``"batch"`` (one ``Batch`` per device).
+        ``QSTREAM_IBM_MODE``.
 
     Raises
     ------
@@ -448,6 +452,7 @@ class WorkerConfig(_Settings):
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     kafka: InstanceOf[KafkaSecurity] = Field(default_factory=lambda: KafkaSecurity())
     credentials: InstanceOf[Credentials] = Field(default_factory=lambda: Credentials())
+    ibm_mode: Literal["job", "batch"] = "job"
 
     @model_validator(mode="before")
     @classmethod

@@ -175,8 +175,9 @@ def load_secrets(secrets_file: str | os.PathLike[str] | None = None,
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """Cloud credentials for the backends (the current fleet is local emulation only,
-    so nothing here is sent anywhere yet).
+    """Cloud credentials for the remote backends: the IBM token goes to
+    ``QiskitRuntimeService`` (:mod:`qstream.backends.ibm_runtime`), the AWS keys to a
+    boto3 session (:mod:`qstream.backends.braket_remote`), and nowhere else.
 
     Attributes
     ----------

@@ -97,8 +97,12 @@ def run_braket(payload: RunPayload) -> BraketOutcome | RunFailure:
         return RunFailure.of("backend", exc)
 
 
-def braket_program(qc: Any, seed_transpiler: int = 0) -> tuple[str, dict[int, int]]:
+def braket_program(qc: Any, seed_transpiler: int = 0,
+                   gates: Sequence[str] | None = None) -> tuple[str, dict[int, int]]:
     """Convert a static circuit to a Braket OpenQASM 3 program.
+
+    ``gates`` restricts the qiskit basis (keys of :data:`BRAKET_GATES`) to what a
+    device supports; None is all of :data:`BRAKET_GATES`.
 
     Returns
     -------
@@ -114,7 +118,7 @@ def braket_program(qc: Any, seed_transpiler: int = 0) -> tuple[str, dict[int, in
     from qiskit import transpile
     from qiskit.circuit import QuantumCircuit
 
-    tqc: QuantumCircuit = transpile(qc, basis_gates=list(BRAKET_GATES), optimization_level=1,
+    tqc: QuantumCircuit = transpile(qc, basis_gates=list(gates or BRAKET_GATES), optimization_level=1,
                                     seed_transpiler=seed_transpiler)
     clbit_qubit = {c: q for c, q in measurements(tqc).items()}
     lines = ["OPENQASM 3.0;", f"qubit[{tqc.num_qubits}] q;"]

@@ -13,6 +13,12 @@ The default fleet has four emulated IBM devices of three sizes and very differen
 queue load (ibm_perth's median was 931 pending jobs in 2023-11, ibm_lagos's 21,
 ibm_hanoi's 12, ibm_sherbrooke's 223), Braket's local simulator and a CPU
 state-vector backend.
+
+Remote backends are named ``ibm:<device>`` (IBM Quantum) and ``braket:<device arn>``
+(Amazon Braket), with ``ibm:fake_*`` and ``braket:local`` as their local modes
+(:mod:`qstream.backends.remote`); a fleet may mix them with the emulated and local ones.
+Their specs come from the provider (live calibration and status), so
+:func:`fleet_specs` connects for them, with the given credentials.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from qstream.backends.clock import EmulatedClock
 from qstream.backends.faults import FaultyBackend, parse_faults
 from qstream.backends.ibm_emulated import EmulatedIBMDevice, device_spec
 from qstream.backends.pool import warm
+from qstream.backends.remote import is_remote_name, remote_backend
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.calibration_drift import DAY_S
 from qstream.errors import ConfigError
+from qstream.secrets import Credentials
 
 __all__ = ["DEFAULT_FLEET", "build_fleet", "fleet_specs", "warm_fleet"]
 
@@ -50,18 +58,20 @@ def _resolve(names: Sequence[str] | None) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError("the fleet is empty; name at least one backend")
     valid = available_backends()
-    unknown = [n for n in chosen if n not in valid]
+    unknown = [n for n in chosen if n not in valid and not is_remote_name(n)]
     if unknown:
         raise ConfigError(
             f"unknown backend{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(valid)}")
+            f"valid: {', '.join(valid)}, ibm:<device>, braket:<device arn>")
     duplicates = sorted({n for n in chosen if chosen.count(n) > 1})
     if duplicates:
         raise ConfigError(f"backend names repeat in the fleet: {', '.join(duplicates)}")
     return chosen
 
 
-def fleet_specs(names: Sequence[str] | None = None) -> list[BackendSpec]:
+def fleet_specs(names: Sequence[str] | None = None, *,
+                credentials: Credentials | None = None,
+                ibm_mode: str = "job") -> list[BackendSpec]:
     """Specs of the named backends (default fleet when None), in order, without building
     pools or simulators (emulated device specs load only their calibration snapshot).
 
@@ -70,6 +80,8 @@ def fleet_specs(names: Sequence[str] | None = None) -> list[BackendSpec]:
     ConfigError
         On an empty list, an unknown name (the message lists the valid ones) or a
         repeated name.
+    BackendError
+        If a remote backend's provider cannot be reached.
 
     Examples
     --------
@@ -82,7 +94,9 @@ def fleet_specs(names: Sequence[str] | None = None) -> list[BackendSpec]:
     """
     specs = []
     for name in _resolve(names):
-        if name == BRAKET_NAME:
+        if is_remote_name(name):
+            specs.append(remote_backend(name, credentials, ibm_mode=ibm_mode).spec)
+        elif name == BRAKET_NAME:
             specs.append(braket_spec())
         elif name == CLASSICAL_NAME:
             specs.append(classical_spec())
@@ -101,6 +115,8 @@ def build_fleet(
     faults: str = "",
     drift: bool = False,
     drift_day_s: float = DAY_S,
+    credentials: Credentials | None = None,
+    ibm_mode: str = "job",
 ) -> dict[str, Backend]:
     """Build the named backends (default fleet when None), keyed by name, in order.
 
@@ -127,6 +143,10 @@ def build_fleet(
     drift, drift_day_s:
         Emulated IBM devices replay the calibration series, one snapshot per
         ``drift_day_s`` emulated seconds (:mod:`qstream.core.calibration_drift`).
+    credentials:
+        Cloud credentials of the remote backends (None: the providers' own defaults).
+    ibm_mode:
+        ``"job"`` or ``"batch"`` for ``ibm:`` backends.
 
     Raises
     ------
@@ -137,7 +157,10 @@ def build_fleet(
     clock = clock if clock is not None else EmulatedClock(time_scale)
     fleet: dict[str, Backend] = {}
     for name in chosen:
-        if name == BRAKET_NAME:
+        if is_remote_name(name):
+            fleet[name] = remote_backend(name, credentials, ibm_mode=ibm_mode, seed=seed,
+                                         pool=pool)
+        elif name == BRAKET_NAME:
             fleet[name] = BraketLocalBackend(clock=clock, seed=seed, pool=pool)
         elif name == CLASSICAL_NAME:
             fleet[name] = ClassicalStatevectorBackend(clock=clock, seed=seed, pool=pool)

@@ -1,5 +1,5 @@
 """The ``qstream`` command line: broker, worker, executor, submit, cancel, gateway, estimate,
-demo, simulate, report, status, predictor eval, health.
+demo, simulate, report, status, predictor eval, health, backends.
 
 One module per command; each exposes a Typer ``app`` (a single command, or the named
 ``predictor`` group), registered below in one loop. What they share (the console,
@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from qstream.cli import (
+    backends,
     broker,
     cancel,
     demo,
@@ -29,6 +30,6 @@ from qstream.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="qstream: event-driven orchestration of quantum-classical workflows on Kafka.")
 
-for _command in (broker, worker, executor, submit, cancel, gateway, estimate, demo, simulate,
+for _command in (backends, broker, worker, executor, submit, cancel, gateway, estimate, demo, simulate,
                  report, status, predictor, health):
     app.add_typer(_command.app)

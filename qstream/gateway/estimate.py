@@ -183,7 +183,7 @@ class Planner:
                 task.task_id, circuits, task.shots, rt.specs, weights=task.weights,
                 priority=task.priority, deadline_s=task.deadline_s,
                 allowed_backends=allowed_backends(task, rt), submitted_at_s=now_s)
-            budget = None
+            budget: dict[str, Any] | None = None
             decisions = None
             if task.budget_usd is not None:
                 # The worker's own budget rules (admission check, then placement).

@@ -122,7 +122,7 @@ def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
     from qstream.stream import recovery
 
     app = faust.App(**_faust_settings(config, config.app_id))
-    specs = fleet_specs(config.fleet)
+    specs = fleet_specs(config.fleet, credentials=config.credentials, ibm_mode=config.ibm_mode)
     rt = _runtime(app, config, specs, stateful=True)
     for agent in PIPELINE:
         bind_agent(app, rt, agent)
@@ -139,7 +139,8 @@ def create_worker_app(config: WorkerConfig) -> tuple[faust.App, Runtime]:
 def create_executor_app(config: WorkerConfig, backends: Sequence[str]) -> tuple[faust.App, Runtime]:
     """Build an executor-only app for ``backends`` (consumer group ``<app_id>-executors``)."""
     app = faust.App(**_faust_settings(config, f"{config.app_id}-executors"))
-    specs = fleet_specs(tuple(backends))
+    specs = fleet_specs(tuple(backends), credentials=config.credentials,
+                        ibm_mode=config.ibm_mode)
     rt = _runtime(app, config, specs, stateful=False)
     _attach_executors(app, rt, list(backends))
     health.attach(app, config)
@@ -153,7 +154,8 @@ def _attach_executors(app: faust.App, rt: Runtime, names: list[str]) -> None:
     pool = make_pool(rt.config.pool_workers)
     backends = build_fleet(tuple(names), time_scale=rt.config.time_scale,
                            seed=rt.config.seed, pool=pool, faults=rt.config.faults,
-                           drift=rt.config.drift, drift_day_s=rt.config.drift_day_s)
+                           drift=rt.config.drift, drift_day_s=rt.config.drift_day_s,
+                           credentials=rt.config.credentials, ibm_mode=rt.config.ibm_mode)
     rt.backends = backends
     rt.pool = pool
     for agent in execute.agents(backends):

@@ -42,6 +42,8 @@ by running ``qstream executor`` processes for some backends on other machines.
 from __future__ import annotations
 
 import asyncio
+import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,10 +73,20 @@ EXEC_PREFIX = "qstream.exec."
 def exec_topic(backend: str) -> str:
     """Name of the topic that carries released sub-tasks for ``backend``.
 
+    Kafka topic names allow only ``[A-Za-z0-9._-]`` (at most 249 characters); a
+    remote backend's name (``ibm:ibm_brisbane``, a Braket ARN) has ``:`` and ``/``.
+    Those become ``_``, and the CRC-32 of the full name is appended so that two names
+    that differ only there get different topics.
+
     >>> exec_topic("ibm_perth_emu")
     'qstream.exec.ibm_perth_emu'
+    >>> exec_topic("ibm:ibm_brisbane")
+    'qstream.exec.ibm_ibm_brisbane-b6a5df2a'
     """
-    return EXEC_PREFIX + backend
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", backend)
+    if safe != backend:
+        safe = f"{safe[:200]}-{zlib.crc32(backend.encode()):08x}"
+    return EXEC_PREFIX + safe
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,8 @@ def prepare(config: WorkerConfig) -> WorkerConfig:
                     "use SASL_SSL or a SCRAM mechanism")
     config = config.with_(broker=resolve_broker(config.broker, kafka=config.kafka))
     log.info("effective settings: %s", config.describe())
-    names = [s.name for s in fleet_specs(config.fleet)]
+    names = [s.name for s in fleet_specs(config.fleet, credentials=config.credentials,
+                                         ibm_mode=config.ibm_mode)]
     created = asyncio.run(ensure_topics(config.bootstrap, pipeline_topics(names),
                                         auth=security.client_settings(config.kafka)))
     if created:

@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Consumer, TopicPartition
 
@@ -36,12 +37,22 @@ def big_qasm(path: Path, min_bytes: int) -> Path:
     return path
 
 
-async def _task_ids(url: str) -> set[str]:
-    """Every task id published on ``qstream.tasks`` so far (read from the beginning)."""
-    found: set[str] = set()
+async def _tasks_keyed(url: str, task_id: str) -> list[dict]:
+    """Every record keyed ``task_id`` on ``qstream.tasks`` so far, parsed (read from the
+    beginning; the shared broker's topic also holds other tests' bad input, not JSON)."""
+    found: list[dict] = []
     async with Client(url) as client:
-        async for _, message in client.stream(T.TASKS, idle_timeout_s=2.0):
-            found.add(message.get("task_id"))
+        consumer = client.consumer(T.TASKS)
+        await consumer.start()
+        try:
+            idle_until = time.monotonic() + 2.0
+            while time.monotonic() < idle_until:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    idle_until = time.monotonic() + 2.0
+                    found += [orjson.loads(r.value) for r in records
+                              if r.key == task_id.encode("utf-8")]
+        finally:
+            await consumer.stop()
     return found
 
 
@@ -138,7 +149,7 @@ def test_submit_refuses_a_task_over_the_limit_and_publishes_nothing(
     assert "over the limit of 1,048,576 bytes (QSTREAM_MAX_MESSAGE_BYTES); nothing was sent" in err
     assert "gzip:" in err
     assert "submitted task" not in err
-    assert task_id not in asyncio.run(_task_ids(broker.url))
+    assert asyncio.run(_tasks_keyed(broker.url, task_id)) == []
 
 
 def test_submit_compresses_and_a_raised_limit_lets_a_2_mib_task_through(
@@ -156,14 +167,7 @@ def test_submit_compresses_and_a_raised_limit_lets_a_2_mib_task_through(
     assert done.returncode == 0, done.stderr
     assert f"submitted task {task_id}" in done.stderr
 
-    async def read_back() -> dict:
-        async with Client(broker.url) as client:
-            async for _, message in client.stream(T.TASKS, idle_timeout_s=2.0):
-                if message.get("task_id") == task_id:
-                    return message
-        raise AssertionError(f"{task_id} not on {T.TASKS}")
-
-    message = asyncio.run(read_back())
+    [message] = asyncio.run(_tasks_keyed(broker.url, task_id))
     assert message["circuits"][0]["qasm"] == qasm.read_text(encoding="ascii")
 
 

@@ -8,12 +8,22 @@ headers), the whole log and the span dump are searched for each value in plain,
 URL-encoded and base64 form (:func:`qstream.secrets.find_leaks`, whose own detection
 is tested in ``tests/unit/test_secrets.py``). A canary value sent as a task id must
 be found in all three sources, so the search cannot pass vacuously.
+
+The worker's fleet is the remote adapters in their local modes (``ibm:fake_manila``,
+``braket:local``), built with those credentials; every sub-task runs through them. The production paths, which
+hand the credentials to qiskit-ibm-runtime and boto3, are exercised by
+``qstream backends`` on real device names with DEBUG logging: with no network every
+connection fails, and its whole output (SDK debug logs of the signed AWS requests,
+error messages, the JSON report) is searched the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,8 @@ SECRETS = {
     "QSTREAM_KAFKA_SASL_PASSWORD": "qs-kafka pw&0c1d2e3f",
 }
 FROM_ENV = ("QSTREAM_IBM_TOKEN", "AWS_SESSION_TOKEN")
+FLEET = "ibm:fake_manila,braket:local"
+"""The worker's fleet: the remote adapters, in their local modes, run every sub-task."""
 
 
 def _dump_topics(bootstrap: str, url: str) -> list[tuple[str, bytes]]:
@@ -108,6 +120,7 @@ def test_no_secret_in_logs_spans_or_topics(tmp_path: Path, worker_factory,
 
     with EmbeddedBroker() as broker:  # its own broker: only this test's records
         worker = worker_factory(broker.url, tmp_path / "worker.log", "--loglevel", "DEBUG",
+                                "--fleet", FLEET,
                                 "--otel-exporter", f"memory:{spans_path}",
                                 "--secrets-file", str(secrets_path))
         try:
@@ -136,6 +149,11 @@ def test_no_secret_in_logs_spans_or_topics(tmp_path: Path, worker_factory,
     topics = {topic for topic, _ in records}
     assert {T.TASKS, T.RESULTS, T.DLQ, T.TELEMETRY, T.SUBTASKS} <= topics
     assert len(records) > 2 * len(tasks)
+    telemetry = b"".join(blob for topic, blob in records if topic == T.TELEMETRY)
+    assert b"ibm:fake_manila" in telemetry and b"braket:local" in telemetry  # adapters ran
+    executed = {name for name in ("ibm:fake_manila", "braket:local")
+                if any(name.encode() in blob for topic, blob in records if topic == T.RESULTS)}
+    assert executed, "no sub-task ran on a remote adapter"
     dlq = [blob for topic, blob in records if topic == T.DLQ]
     assert len(dlq) >= 2
 
@@ -150,3 +168,33 @@ def test_no_secret_in_logs_spans_or_topics(tmp_path: Path, worker_factory,
     assert find_leaks(spans, secrets) == []
     leaked = {(topic, name) for topic, blob in records for name in find_leaks(blob, secrets)}
     assert leaked == set()
+
+
+def test_no_secret_in_remote_backend_checks(tmp_path: Path) -> None:
+    secrets_path = tmp_path / "secrets.toml"
+    secrets_path.write_text("".join(f'{k} = "{v}"\n' for k, v in SECRETS.items()
+                                    if k not in FROM_ENV))
+    secrets_path.chmod(0o600)
+    env = {**os.environ, **{k: SECRETS[k] for k in FROM_ENV},
+           "HOME": str(tmp_path),  # no saved qiskit account, no ~/.aws
+           "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    fleet = ("ibm:ibm_brisbane,braket:arn:aws:braket:::device/quantum-simulator/amazon/sv1,"
+             "braket:arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet,ibm:fake_manila")
+    proc = subprocess.run(
+        [sys.executable, "-m", "qstream", "backends", "--json", "--loglevel", "DEBUG",
+         "--secrets-file", str(secrets_path), "--fleet", fleet],
+        capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    report = {c["name"]: c for c in json.loads(proc.stdout)}
+    # The credentials were used: AWS requests were signed with them (botocore's DEBUG log
+    # shows the redacted signature), the IBM service was opened with the token.
+    assert proc.returncode == 1
+    assert "Credential=***" in out and "x-amz-security-token:***" in out
+    assert report["ibm:ibm_brisbane"]["credentials"] == "IBM token: set"
+    assert not report["ibm:ibm_brisbane"]["ok"] and report["ibm:fake_manila"]["ok"]
+    assert all(not c["ok"] and "cannot open" in c["detail"]
+               for n, c in report.items() if n.startswith("braket:"))
+    secrets = {name: Secret(value) for name, value in SECRETS.items()
+               if name != "QSTREAM_KAFKA_SASL_PASSWORD"}
+    assert find_leaks(out, secrets) == []
