@@ -94,11 +94,8 @@ class EventOrigin:
     mode: str
 
     def to_dict(self) -> dict[str, str]:
+        """As kept in the task's durable record (``cloudevent``)."""
         return {"id": self.id, "source": self.source, "type": self.type, "mode": self.mode}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EventOrigin:
-        return cls(str(data["id"]), str(data["source"]), str(data["type"]), str(data["mode"]))
 
 
 def _headers(headers: Any) -> dict[str, bytes]:
