@@ -59,6 +59,7 @@ ExactOptimum(value=-1.0, bits=(1, 0))
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -327,12 +328,19 @@ def exact_resources(problem: Problem) -> tuple[float, int]:
     >>> h = GroundState(34, (("Z" * 34, 1.0), ("X" * 34, 0.5)))
     >>> exact_resources(h)[1] / 2**30 > 128 * 10
     True
+
+    Sizes far beyond any machine give an infinite time, not an overflow:
+
+    >>> from qstream.core.problems.model import Qubo
+    >>> t, m = exact_resources(Qubo(2429, ((0, 1.0),), ()))
+    >>> t, m > 2**2000
+    (inf, True)
     """
     terms_s = len(_terms(problem)) * SECONDS_PER_TERM
     if not isinstance(problem, GroundState):
         n = problem.size
         b = min(n, CHUNK_BITS)
-        time_s = BRUTE_OVERHEAD_S + terms_s + 2.0**n * BRUTE_NS_PER_STATE * 1e-9
+        time_s = BRUTE_OVERHEAD_S + terms_s + _as_float(2**n) * BRUTE_NS_PER_STATE * 1e-9
         return time_s, 3 * 8 * 2**b + 8 * n * n + 8 * 2 ** (n - b)
     n = problem.num_qubits
     groups = _x_groups(problem)
@@ -342,9 +350,15 @@ def exact_resources(problem: Problem) -> tuple[float, int]:
     if n <= DENSE_MAX_QUBITS:
         return (terms_s + DENSE_NS_PER_CUBE * 1e-9 * float(dim) ** 3,
                 3 * dim * dim * s + nnz * (s + 4))
-    time_s = terms_s + LANCZOS_MATVECS * LANCZOS_NS_PER_ENTRY * 1e-9 * (nnz + ARPACK_NCV * dim)
+    time_s = terms_s + LANCZOS_MATVECS * LANCZOS_NS_PER_ENTRY * 1e-9 * _as_float(
+        nnz + ARPACK_NCV * dim)
     index_bytes = 4 if nnz < 2**31 else 8
     return time_s, 2 * nnz * (s + index_bytes) + (ARPACK_NCV + 5) * dim * s
+
+
+def _as_float(count: int) -> float:
+    """``float(count)``, or ``inf`` for an integer beyond the float range (2**1024)."""
+    return float(count) if count.bit_length() <= 1023 else math.inf
 
 
 def _terms(problem: Problem) -> tuple[object, ...]:

@@ -174,6 +174,13 @@ class CandidateSet:
 
 
 def _gb(n: float) -> str:
+    """Bytes as GB; sizes beyond the float range as a power of two.
+
+    >>> _gb(2.5e9), _gb(2**3000)
+    ('2.50 GB', 'about 2^3000 bytes')
+    """
+    if isinstance(n, int) and n.bit_length() > 1000:
+        return f"about 2^{n.bit_length() - 1} bytes"
     return f"{n / 1e9:.2f} GB"
 
 
