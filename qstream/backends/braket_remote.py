@@ -59,6 +59,7 @@ from typing import Any
 
 from qstream.backends.base import ExecutionRequest, ExecutionResult, check_request, request_seed
 from qstream.backends.braket_runner import BRAKET_GATES, braket_counts, braket_program
+from qstream.backends.live_status import LiveStatus, redacted
 from qstream.backends.payloads import RunFailure, WarmUp
 from qstream.backends.pool import submit
 from qstream.core.backend_spec import BackendSpec, Pricing
@@ -188,8 +189,8 @@ def open_device(arn: str, credentials: Credentials | None = None, *,
 
         return AwsDevice(arn, aws_session=session or aws_session(credentials, _region(arn)))  # production
     except Exception as exc:
-        raise BackendError(_redacted(f"braket:{arn}: cannot open the device "
-                                     f"({type(exc).__name__}: {exc})", credentials)) from None
+        raise BackendError(redacted(f"braket:{arn}: cannot open the device "
+                                    f"({type(exc).__name__}: {exc})", credentials)) from None
 
 
 def _region(arn: str) -> str | None:
@@ -207,19 +208,13 @@ def _region(arn: str) -> str | None:
     return None if boto3.Session().region_name else "us-east-1"
 
 
-def _redacted(text: str, credentials: Credentials | None) -> str:
-    from qstream.secrets import RedactingFilter
-
-    return RedactingFilter(credentials.secrets() if credentials else []).redact(text)
-
-
 def _queue_size(value: Any) -> int:
     """``'>4000'`` -> 4000, ``'12'`` -> 12."""
     digits = "".join(ch for ch in str(value) if ch.isdigit())
     return int(digits) if digits else 0
 
 
-class BraketRemoteBackend:
+class BraketRemoteBackend(LiveStatus):
     """One Amazon Braket device (or the local simulator) behind the ``Backend`` protocol.
 
     Parameters
@@ -281,9 +276,7 @@ class BraketRemoteBackend:
             description=f"Amazon Braket {getattr(self.device, 'name', self.arn)}"
                         f" ({'LocalSimulator' if self.local else 'AwsDevice'}; "
                         f"price: {self.price_source})")
-        self._pending, self._operational = 0, True
-        self._refreshed_at = float("-inf")
-        self._refreshing = False
+        self._init_live_status()
         self.refresh()
 
     def refresh(self) -> None:
@@ -303,42 +296,15 @@ class BraketRemoteBackend:
                 self.device.refresh_metadata()
                 operational = str(self.device.status).upper() == "ONLINE"
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: queue/status failed "
-                                         f"({type(exc).__name__}: {exc})",
-                                         self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: queue/status failed "
+                                        f"({type(exc).__name__}: {exc})",
+                                        self._credentials)) from None
         with self._lock:
-            self._pending, self._operational = pending, operational
-            self._refreshed_at = time.monotonic()
-
-    def _maybe_refresh(self) -> None:
-        with self._lock:
-            if self._refreshing or time.monotonic() - self._refreshed_at < self.refresh_s:
-                return
-            self._refreshing = True
-
-        def run() -> None:
-            try:
-                self.refresh()
-            except BackendError as exc:
-                log.warning("%s", exc)
-            finally:
-                with self._lock:
-                    self._refreshing = False
-        self._threads.submit(run)
+            self._refreshed(pending, operational)
 
     @property
     def spec(self) -> BackendSpec:
         return self._spec
-
-    def pending_jobs(self) -> int:
-        """Quantum tasks queued on the device at the last refresh (never blocks)."""
-        self._maybe_refresh()
-        return self._pending
-
-    def operational(self) -> bool:
-        """Whether the device was ``ONLINE`` at the last refresh (never blocks)."""
-        self._maybe_refresh()
-        return self._operational
 
     def stoppable(self) -> bool:
         """True on AWS (``task.cancel()``); False locally (``LocalSimulator.run`` blocks
@@ -387,8 +353,8 @@ class BraketRemoteBackend:
         try:
             task = await loop.run_in_executor(self._threads, self._submit, source, request.shots)
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: submit failed ({type(exc).__name__}: "
-                                         f"{exc})", self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: submit failed ({type(exc).__name__}: "
+                                        f"{exc})", self._credentials)) from None
         submitted = time.perf_counter()
         try:
             while True:
@@ -404,8 +370,8 @@ class BraketRemoteBackend:
         try:
             result = await loop.run_in_executor(self._threads, task.result)
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: result failed ({type(exc).__name__}: "
-                                         f"{exc})", self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: result failed ({type(exc).__name__}: "
+                                        f"{exc})", self._credentials)) from None
         counts = braket_counts(result.measurements, list(result.measured_qubits), clbit_qubit,
                                num_clbits)
         total_s = time.perf_counter() - (started if self.local else submitted)

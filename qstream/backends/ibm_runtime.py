@@ -67,6 +67,7 @@ from qstream.backends.ibm_emulated import (
     SEED_TRANSPILER,
     calibration_summary,
 )
+from qstream.backends.live_status import LiveStatus, redacted
 from qstream.backends.noise import readout_table, transpiled_esp
 from qstream.backends.payloads import RunFailure, WarmUp
 from qstream.backends.pool import submit
@@ -135,15 +136,8 @@ def open_service(device: str, credentials: Credentials | None = None, *,
         token = credentials.ibm_token.reveal() if credentials and credentials.ibm_token else None
         return QiskitRuntimeService(channel=channel, token=token, instance=instance)  # production
     except Exception as exc:
-        raise BackendError(_redacted(f"ibm:{device}: cannot open the IBM Quantum service "
-                                     f"({type(exc).__name__}: {exc})", credentials)) from None
-
-
-def _redacted(text: str, credentials: Credentials | None) -> str:
-    """``text`` with every form of the credentials replaced by ``'***'``."""
-    from qstream.secrets import RedactingFilter
-
-    return RedactingFilter(credentials.secrets() if credentials else []).redact(text)
+        raise BackendError(redacted(f"ibm:{device}: cannot open the IBM Quantum service "
+                                    f"({type(exc).__name__}: {exc})", credentials)) from None
 
 
 def _state(status: Any) -> str:
@@ -162,7 +156,7 @@ def _seconds(metrics: dict[str, Any], start: str, end: str) -> float | None:
                 ).total_seconds(), 0.0)
 
 
-class IBMRuntimeBackend:
+class IBMRuntimeBackend(LiveStatus):
     """One IBM Quantum device (or a fake one, locally) behind the ``Backend`` protocol.
 
     Parameters
@@ -220,12 +214,10 @@ class IBMRuntimeBackend:
         try:
             self._backend = self._service.backend(self.device)  # same line in CI and production
         except Exception as exc:
-            raise BackendError(_redacted(f"{name}: cannot get the device ({type(exc).__name__}: "
-                                         f"{exc})", credentials)) from None
-        self._pending, self._operational = 0, True
+            raise BackendError(redacted(f"{name}: cannot get the device ({type(exc).__name__}: "
+                                        f"{exc})", credentials)) from None
+        self._init_live_status()
         self._spec = self._read_spec()
-        self._refreshed_at = float("-inf")
-        self._refreshing = False
         self.refresh()
 
     # -- live status and calibration --------------------------------------------------
@@ -262,47 +254,18 @@ class IBMRuntimeBackend:
                 self._backend.refresh()  # IBMBackend: new target from the latest properties
             spec = self._read_spec()
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: status/calibration failed "
-                                         f"({type(exc).__name__}: {exc})",
-                                         self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: status/calibration failed "
+                                        f"({type(exc).__name__}: {exc})",
+                                        self._credentials)) from None
         with self._lock:
-            self._pending = int(status.pending_jobs)
-            self._operational = bool(status.operational)
             self._spec = spec
-            self._refreshed_at = time.monotonic()
-
-    def _maybe_refresh(self) -> None:
-        """Start a refresh in a thread when the last one is older than ``refresh_s``."""
-        with self._lock:
-            if self._refreshing or time.monotonic() - self._refreshed_at < self.refresh_s:
-                return
-            self._refreshing = True
-
-        def run() -> None:
-            try:
-                self.refresh()
-            except BackendError as exc:
-                log.warning("%s", exc)
-            finally:
-                with self._lock:
-                    self._refreshing = False
-        self._threads.submit(run)
+            self._refreshed(status.pending_jobs, status.operational)
 
     @property
     def spec(self) -> BackendSpec:
         """The spec with the latest calibration medians (refreshed every ``refresh_s``)."""
         self._maybe_refresh()
         return self._spec
-
-    def pending_jobs(self) -> int:
-        """``backend.status().pending_jobs`` at the last refresh (never blocks)."""
-        self._maybe_refresh()
-        return self._pending
-
-    def operational(self) -> bool:
-        """``backend.status().operational`` at the last refresh (never blocks)."""
-        self._maybe_refresh()
-        return self._operational
 
     def stoppable(self) -> bool:
         """True: cancelling ``execute`` cancels the job at IBM (``job.cancel()``)."""
@@ -390,8 +353,8 @@ class IBMRuntimeBackend:
             job = await loop.run_in_executor(self._threads, self._submit, isa, request.shots,
                                              request_seed(request, self.seed))
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: submit failed ({type(exc).__name__}: "
-                                         f"{exc})", self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: submit failed ({type(exc).__name__}: "
+                                        f"{exc})", self._credentials)) from None
         try:
             state = await self._wait(job)
         except asyncio.CancelledError:
@@ -403,9 +366,9 @@ class IBMRuntimeBackend:
             result = await loop.run_in_executor(self._threads, job.result)
             metrics = await loop.run_in_executor(self._threads, job.metrics)
         except Exception as exc:
-            raise BackendError(_redacted(f"{self.name}: result of job {job.job_id()} failed "
-                                         f"({type(exc).__name__}: {exc})",
-                                         self._credentials)) from None
+            raise BackendError(redacted(f"{self.name}: result of job {job.job_id()} failed "
+                                        f"({type(exc).__name__}: {exc})",
+                                        self._credentials)) from None
         counts = result[0].join_data().get_counts()
         queue_s = _seconds(metrics, "created", "running") or 0.0
         usage = (metrics.get("usage") or {}).get("quantum_seconds")
