@@ -142,10 +142,9 @@ class Client:
         await self._producer.send_and_wait(topic, value, key=key)
 
     def consumer(self, *topics: str, from_beginning: bool = True) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            *topics, bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
-            **tansu_compat.consumer_settings(self.broker), **self._auth)
+        return tansu_compat.new_consumer(
+            self.broker, *topics, enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest", **self._auth)
 
     async def stream(self, *topics: str, from_beginning: bool = True,
                      idle_timeout_s: float | None = None) -> AsyncIterator[tuple[str, dict[str, Any]]]:

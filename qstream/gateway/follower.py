@@ -175,9 +175,9 @@ class Follower:
         """
         bootstrap = self.broker.split("://", 1)[-1]
         auth = security.client_settings(self.kafka)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", **tansu_compat.consumer_settings(self.broker), **auth)
+        consumer = tansu_compat.new_consumer(
+            self.broker, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **auth)
         try:
             await asyncio.wait_for(consumer.start(), timeout_s)
             existing = await asyncio.wait_for(consumer.topics(), timeout_s)

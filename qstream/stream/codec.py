@@ -10,6 +10,12 @@ Numbers in schema-typed fields must be finite: JSON has no NaN or infinity, so a
 float NaN there is a schema violation rather than a ``null`` silently written by
 orjson (inside free-form objects such as ``metadata`` orjson's ``null`` stands).
 
+Two validators check the same schemas: jsonschema-rs (a compiled validator, about
+40x faster on these messages) answers whether a message is valid, and only when it
+is not does the reference implementation, python-jsonschema, find the error to
+report. A message jsonschema-rs rejects but python-jsonschema accepts is accepted,
+so the reference implementation has the last word on every rejection.
+
 Examples
 --------
 >>> task = {"schema": "qstream.task.v1", "task_id": "t1", "shots": 100,
@@ -30,6 +36,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
@@ -118,6 +125,16 @@ def _validator(name: str) -> Validator:
     """Build (once per schema) the validator for ``name``."""
     return _Validator(load_schema(name), registry=_registry(),
                       format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def _fast_validator(name: str) -> Any:
+    """The compiled (jsonschema-rs) validator for ``name``, over the same ``$defs``."""
+    defs = [(contents["$id"], contents) for contents in (
+        orjson.loads(resources.files("qstream.schemas").joinpath(path).read_bytes())
+        for path in DEFS_FILES)]
+    return jsonschema_rs.validator_for(load_schema(name),
+                                       registry=jsonschema_rs.Registry(defs))
 
 
 def _accepts(names: Iterable[str]) -> str:
@@ -221,6 +238,8 @@ def validate(message: dict[str, Any], expected: str | Collection[str] | None = N
     if name not in allowed:
         raise ValidationError(f"schema {name!r} is not accepted here; {_accepts(allowed)}",
                               reason="unknown_schema")
+    if _fast_validator(name).is_valid(message):
+        return
     error = best_match(_validator(name).iter_errors(message))
     if error is not None:
         raise ValidationError(_describe(error), reason="schema")

@@ -160,16 +160,14 @@ async def follow(rt: Runtime, *, poll_ms: int = 200) -> None:
     made before this process started must still skip the late records it covers).
     Connection errors are logged and retried; cancelling the task ends it.
     """
-    import aiokafka
     from aiokafka.structs import TopicPartition
 
     from qstream.stream import security, tansu_compat
 
     tp = TopicPartition(T.STOPS, 0)
     while True:
-        consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=rt.config.bootstrap, enable_auto_commit=False,
-            auto_offset_reset="earliest", **tansu_compat.consumer_settings(rt.config.broker),
+        consumer = tansu_compat.new_consumer(
+            rt.config.broker, enable_auto_commit=False, auto_offset_reset="earliest",
             **security.client_settings(rt.config.kafka))
         try:
             await consumer.start()

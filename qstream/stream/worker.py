@@ -67,6 +67,10 @@ def prepare(config: WorkerConfig) -> WorkerConfig:
 
 def _run(app: faust.App, pool: object, loglevel: str) -> None:
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG (faust.worker.Worker.
+    # _setup_spinner_handler), so every aiokafka and Faust debug call built a log record:
+    # 6% of the worker's CPU under load (py-spy). Without it the root level is `loglevel`.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     finally:

@@ -199,9 +199,83 @@ def test_encode_reports_values_orjson_cannot_write() -> None:
 def test_validators_are_built_once_per_schema() -> None:
     assert codec._validator("qstream.task.v1") is codec._validator("qstream.task.v1")
     codec.decode(orjson.dumps(TASK))
-    hits = codec._validator.cache_info().hits
+    hits = codec._fast_validator.cache_info().hits
     codec.decode(orjson.dumps(TASK))
-    assert codec._validator.cache_info().hits == hits + 1
+    assert codec._fast_validator.cache_info().hits == hits + 1
+
+
+def test_a_valid_message_never_reaches_the_reference_validator() -> None:
+    codec.decode(orjson.dumps(TASK))
+    calls = codec._validator.cache_info()
+    codec.decode(orjson.dumps(TASK))
+    assert codec._validator.cache_info() == calls
+    with pytest.raises(ValidationError):
+        codec.decode(orjson.dumps({**TASK, "shots": 0}))
+    assert codec._validator.cache_info().hits == calls.hits + 1
+
+
+def _examples() -> list[tuple[str, dict[str, Any]]]:
+    """The shipped examples that are messages of a shipped schema (the others are
+    rejected by decode before validation), as (``valid/NAME`` or ``invalid/NAME``, message)."""
+    from importlib import resources
+
+    root = resources.files("qstream.schemas").joinpath("examples")
+    found = [(f"{kind}/{f.name}", orjson.loads(f.read_bytes()))
+             for kind in ("valid", "invalid") for f in root.joinpath(kind).iterdir()
+             if f.name.endswith(".json")]
+    return sorted((n, m) for n, m in found
+                  if isinstance(m, dict) and m.get("schema") in codec.SCHEMA_NAMES)
+
+
+EXAMPLES = _examples()
+VALID_EXAMPLES = [m for n, m in EXAMPLES if n.startswith("valid/")]
+
+
+def _verdicts(message: Any) -> tuple[bool, bool]:
+    """(jsonschema-rs, python-jsonschema) verdicts on ``message`` for its own schema."""
+    name = message["schema"]
+    return (codec._fast_validator(name).is_valid(message),
+            codec._validator(name).is_valid(message))
+
+
+@pytest.mark.parametrize("name,message", EXAMPLES, ids=[n for n, _ in EXAMPLES])
+def test_both_validators_agree_on_every_shipped_example(name: str, message: Any) -> None:
+    fast, reference = _verdicts(message)
+    assert fast == reference
+    assert reference == name.startswith("valid/")
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**70), st.text(max_size=5),
+                     st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_both_validators_agree_on_mutated_examples(data: st.DataObject) -> None:
+    message = json.loads(json.dumps(data.draw(st.sampled_from(VALID_EXAMPLES))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        node: Any = message
+        path = data.draw(st.lists(st.integers(0, 50), max_size=4))
+        for step in path:
+            children = list(node) if isinstance(node, dict) else node if isinstance(node, list) else []
+            if not children:
+                break
+            key = list(node)[step % len(node)] if isinstance(node, dict) else step % len(node)
+            if not isinstance(node[key], dict | list):
+                break
+            node = node[key]
+        if isinstance(node, dict) and node:
+            key = data.draw(st.sampled_from(sorted(node)))
+            if key == "schema":
+                continue
+            if data.draw(st.booleans()):
+                del node[key]
+            else:
+                node[key] = data.draw(_SCALARS)
+        elif isinstance(node, list) and node:
+            node[data.draw(st.integers(0, len(node) - 1))] = data.draw(_SCALARS)
+    fast, reference = _verdicts(message)
+    assert fast == reference, message
 
 
 def test_validation_error_is_a_qstream_error() -> None:
