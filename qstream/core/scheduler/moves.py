@@ -68,9 +68,7 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
     fleet, cfg = scorer.fleet, scorer.config
     info = scorer.info()
     ahead = {b: scorer.inflight_load_s(b, now_s) for b in fleet.specs}
-    entries = sorted(
-        (e for q in ledger.pending.values() for e in q.values()), key=lambda e: e.key
-    )
+    entries = ledger.pending_in_order()
     moves: list[Reallocation] = []
     for e in entries:
         s, left = _budgeted(ledger, budgets, e.subtask, scorer, own=False)
@@ -114,7 +112,7 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
             chosen = best
         else:
             chosen = cur_score
-        e.dur_s = chosen.prediction.queue_s + chosen.prediction.run_s
+        ledger.set_dur(e, chosen.prediction.queue_s + chosen.prediction.run_s)
         e.price_usd = chosen.prediction.price_usd
         ahead[e.backend] += e.dur_s
     return moves
