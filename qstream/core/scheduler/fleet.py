@@ -14,7 +14,6 @@ from qstream.core.backend_spec import BackendSpec
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError, SchedulerLookupError
 
-
 #: Entries of the capability cache of :meth:`Fleet.candidates` before it is dropped.
 _CAPABLE_LIMIT = 65536
 

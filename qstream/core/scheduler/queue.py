@@ -18,7 +18,7 @@ sums to exactly 0.0.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -52,7 +52,8 @@ def to_float(total: int) -> float:
 class PendingQueue:
     """The entries pending on one backend, in key order, with exact sums of ``dur_s``.
 
-    Keys are unique (they end in the submission order). Entries whose ``dur_s``
+    Equal keys (the shot-split parts of one sub-task) keep their arrival order,
+    as a stable sort of the backend's pending entries would. Entries whose ``dur_s``
     is not finite are counted apart; a prefix holding one sums as Python's
     ``sum`` would (inf, or nan).
 
@@ -108,7 +109,7 @@ class PendingQueue:
             self._sums.append(x)
             self._maxes.append(key)
             return
-        i = bisect_left(self._maxes, key)
+        i = bisect_right(self._maxes, key)
         if i == len(self._maxes):
             i -= 1
             self._keys[i].append(key)
@@ -116,7 +117,7 @@ class PendingQueue:
             self._durs[i].append(x)
             self._maxes[i] = key
         else:
-            j = bisect_left(self._keys[i], key)
+            j = bisect_right(self._keys[i], key)
             self._keys[i].insert(j, key)
             self._ents[i].insert(j, e)
             self._durs[i].insert(j, x)
@@ -138,8 +139,15 @@ class PendingQueue:
         i = bisect_left(self._maxes, key)
         if i < len(self._maxes):
             j = bisect_left(self._keys[i], key)
-            if j < len(self._keys[i]) and self._ents[i][j] is e:
-                return i, j
+            while i < len(self._keys):
+                keys, ents = self._keys[i], self._ents[i]
+                while j < len(keys) and keys[j] == key:
+                    if ents[j] is e:
+                        return i, j
+                    j += 1
+                if j < len(keys):
+                    break
+                i, j = i + 1, 0
         raise KeyError(key)
 
     def remove(self, e: Entry) -> None:
