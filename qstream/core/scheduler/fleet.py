@@ -14,6 +14,9 @@ from qstream.core.backend_spec import BackendSpec
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError, SchedulerLookupError
 
+#: Entries of the capability cache of :meth:`Fleet.candidates` before it is dropped.
+_CAPABLE_LIMIT = 65536
+
 
 class Fleet:
     """The backends a scheduler places on, and their observed state.
@@ -44,6 +47,9 @@ class Fleet:
         self.pending_jobs: dict[str, int] = dict.fromkeys(names, 0)
         self.operational: dict[str, bool] = dict.fromkeys(names, True)
         self.epoch = 0
+        # (allowed_backends, features, shots, exclude) -> per backend in fleet order, None
+        # if the spec can run it or the reason why not; dropped when a spec changes.
+        self._capable: dict[tuple[object, ...], list[tuple[str, str | None]]] = {}
 
     def spec(self, backend: str) -> BackendSpec:
         """The spec of ``backend``.
@@ -101,6 +107,7 @@ class Fleet:
         if spec.capacity < 1:
             raise ConfigError(f"backend {spec.name!r} has capacity {spec.capacity}; must be >= 1")
         self.specs[spec.name] = spec
+        self._capable.clear()
 
     def candidates(
         self, s: SubTask, exclude: Sequence[str] = ()
@@ -108,23 +115,46 @@ class Fleet:
         """Return (operational, down, reasons-why-not) backends for ``s``, in fleet order.
 
         A candidate is allowed by ``s.allowed_backends``, not in ``exclude``, can
-        run the circuit (:meth:`BackendSpec.can_run`) and takes ``s.shots``.
+        run the circuit (:meth:`BackendSpec.can_run`) and takes ``s.shots``. What the
+        specs allow is cached per (allowed backends, features, shots, exclude) until a
+        spec is replaced; only the up/down split is redone per call.
         """
+        key = (s.allowed_backends, s.features, s.shots, tuple(exclude))
+        capable = self._capable.get(key)
+        if capable is None:
+            if len(self._capable) >= _CAPABLE_LIMIT:
+                self._capable.clear()
+            capable = self._capable[key] = self._capability(s, exclude)
         up: list[str] = []
         down: list[str] = []
         why: list[str] = []
-        allowed = s.allowed_backends
-        for name, spec in self.specs.items():
-            if allowed is not None and name not in allowed:
-                why.append(f"{name}: not in allowed_backends")
-            elif name in exclude:
-                why.append(f"{name}: excluded")
-            elif (reason := spec.can_run(s.features, s.shots)) is not None:
-                why.append(f"{name}: {reason}")
-            elif s.shots > spec.max_shots:
-                why.append(f"{name}: {s.shots} shots > max_shots {spec.max_shots}")
-            elif self.operational[name]:
+        operational = self.operational
+        for name, reason in capable:
+            if reason is not None:
+                why.append(reason)
+            elif operational[name]:
                 up.append(name)
             else:
                 down.append(name)
         return up, down, why
+
+    def _capability(self, s: SubTask, exclude: Sequence[str]) -> list[tuple[str, str | None]]:
+        """Per backend in fleet order: None if it may run ``s``, else the reason why not.
+
+        Depends only on the specs and ``s``'s allowed backends, features and shots (the
+        cache key of :meth:`candidates`); ``can_run`` is the costly part.
+        """
+        out: list[tuple[str, str | None]] = []
+        allowed = s.allowed_backends
+        for name, spec in self.specs.items():
+            if allowed is not None and name not in allowed:
+                out.append((name, f"{name}: not in allowed_backends"))
+            elif name in exclude:
+                out.append((name, f"{name}: excluded"))
+            elif (reason := spec.can_run(s.features, s.shots)) is not None:
+                out.append((name, f"{name}: {reason}"))
+            elif s.shots > spec.max_shots:
+                out.append((name, f"{name}: {s.shots} shots > max_shots {spec.max_shots}"))
+            else:
+                out.append((name, None))
+        return out

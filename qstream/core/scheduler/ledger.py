@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from qstream.core.scheduler.budget import Budgets
 from qstream.core.scheduler.fairness import FairShare
 from qstream.core.scheduler.fleet import Fleet
+from qstream.core.scheduler.queue import PendingQueue
 from qstream.core.scheduler.types import Placement
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError, SchedulerLookupError
@@ -90,6 +91,8 @@ class Ledger:
         # Task id -> ids of its held entries (budget sums without a scan of all).
         self.by_task: dict[str, set[str]] = {}
         self.pending: dict[str, dict[str, Entry]] = {n: {} for n in names}
+        # The same entries per backend in release-key order, with exact sums of dur_s.
+        self.queues: dict[str, PendingQueue] = {n: PendingQueue() for n in names}
         # Backend -> tenant -> its pending sub-tasks there (release's fast path).
         self.pending_tenants: dict[str, Counter[str]] = {n: Counter() for n in names}
         self.inflight: dict[str, dict[str, Entry]] = {n: {} for n in names}
@@ -142,8 +145,23 @@ class Ledger:
         self.entries[s.subtask_id] = e
         self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
         self.pending[backend][s.subtask_id] = e
+        self.queues[backend].add(e)
         self.pending_tenants[backend][s.tenant] += 1
         self.changed_id(s.subtask_id)
+
+    def set_dur(self, e: Entry, dur_s: float) -> None:
+        """Set the predicted ``queue_s + run_s`` of the entry ``e`` (pending or in flight)."""
+        if e.dur_s == dur_s:
+            return
+        if e.released_at_s is None and self.pending[e.backend].get(e.subtask.subtask_id) is e:
+            self.queues[e.backend].set_dur(e, dur_s)
+        else:
+            e.dur_s = dur_s
+
+    def pending_in_order(self) -> list[Entry]:
+        """Every pending entry, across backends, in release-key order."""
+        return sorted((e for q in self.pending.values() for e in q.values()),
+                      key=lambda e: e.key)
 
     def add_split(self, parent_id: str, part_ids: Sequence[str]) -> None:
         """Record that ``parent_id`` was split into the (already held) ``part_ids``."""
@@ -155,8 +173,10 @@ class Ledger:
         """Move a pending entry to ``backend``; ``info`` is the token that bars a move back."""
         sid = e.subtask.subtask_id
         del self.pending[e.backend][sid]
+        self.queues[e.backend].remove(e)
         self._uncount(e.backend, e.subtask.tenant)
         self.pending[backend][sid] = e
+        self.queues[backend].add(e)
         self.pending_tenants[backend][e.subtask.tenant] += 1
         e.moved_from = (e.backend, info)
         e.backend = backend
@@ -181,6 +201,7 @@ class Ledger:
                 del self.by_task[e.subtask.task_id]
         self.inflight[e.backend].pop(sid, None)
         if self.pending[e.backend].pop(sid, None) is not None:
+            self.queues[e.backend].remove(e)
             self._uncount(e.backend, e.subtask.tenant)
         for b in e.copies:
             self.inflight[b].pop(sid, None)
@@ -228,7 +249,7 @@ class Ledger:
             # scan stops once every tenant pending here has that many.
             by_tenant: dict[str, list[Entry]] = {}
             short = set(self.pending_tenants[name])
-            for e in sorted(queue.values(), key=lambda e: e.key):
+            for e in self.queues[name]:
                 s = e.subtask
                 if s.tenant not in short:
                     continue
@@ -257,6 +278,7 @@ class Ledger:
                 if not by_tenant[tenant]:
                     del by_tenant[tenant]
                 del queue[e.subtask.subtask_id]
+                self.queues[name].remove(e)
                 self._uncount(name, tenant)
                 e.released_at_s = now_s
                 self.inflight[name][e.subtask.subtask_id] = e
@@ -340,8 +362,7 @@ class Ledger:
     def pending_ids(self) -> dict[str, list[str]]:
         """Pending sub-task ids per backend, in release order."""
         return {
-            b: [e.subtask.subtask_id for e in sorted(q.values(), key=lambda e: e.key)]
-            for b, q in self.pending.items()
+            b: [e.subtask.subtask_id for e in q] for b, q in self.queues.items()
         }
 
     def inflight_ids(self) -> dict[str, list[str]]:
@@ -388,6 +409,7 @@ class Ledger:
             self.by_task.setdefault(s.task_id, set()).add(s.subtask_id)
             if p.released_at_s is None:
                 self.pending[p.backend][s.subtask_id] = e
+                self.queues[p.backend].add(e)
                 self.pending_tenants[p.backend][s.tenant] += 1
             else:
                 self.inflight[p.backend][s.subtask_id] = e

@@ -46,6 +46,14 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
     ``realloc_min_gain``), or when its backend is down or can no longer run it.
     O(pending x backends) predictions, most of them cache hits.
 
+    Cost: one prediction per pending sub-task (its own backend), plus one per other
+    backend that could make it move. A backend whose time term alone,
+    ``w_time * wait_s / time_ref_s``, already fails the margin or the minimum
+    gain is skipped unpredicted: its full cost is at least that term (queue wait,
+    run time, error and price are never negative, as every estimator predicts),
+    so it could neither be the move's target nor change which backend is, and
+    the sweep's moves are exactly those of scoring every backend.
+
     No ping-pong: a sweep right after a sweep moves nothing (every sub-task
     already sits at its argmin given what is ahead of it), and a sub-task never
     moves back to the backend it last left until the predictor or the fleet state
@@ -68,27 +76,47 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
     fleet, cfg = scorer.fleet, scorer.config
     info = scorer.info()
     ahead = {b: scorer.inflight_load_s(b, now_s) for b in fleet.specs}
-    entries = sorted(
-        (e for q in ledger.pending.values() for e in q.values()), key=lambda e: e.key
-    )
+    cap = {b: spec.capacity for b, spec in fleet.specs.items()}
+    rank = fleet.rank
+    time_ref, price_ref = cfg.scales.time_ref_s, cfg.scales.price_ref_usd
+    keep, min_gain = 1.0 - cfg.realloc_margin, cfg.realloc_min_gain
+    entries = ledger.pending_in_order()
     moves: list[Reallocation] = []
     for e in entries:
         s, left = _budgeted(ledger, budgets, e.subtask, scorer, own=False)
         cur = e.backend
         up, _, _ = fleet.candidates(s)
-        cur_score = scorer.score(s, cur, ahead[cur] / fleet.specs[cur].capacity)
+        cur_score = scorer.score(s, cur, ahead[cur] / cap[cur])
         cur_ok = cur in up
-        best: BackendScore | None = cur_score if cur_ok else None
+        cur_total = cur_score.total
+        bar = keep * cur_total
+        w = s.weights
+        barred = e.moved_from[0] if e.moved_from is not None and e.moved_from[1] == info else None
+        # The cheapest by (cost, fleet order), as Scorer.order; the cost inlined from
+        # cost.cost_terms, same operations in the same order, so the same doubles.
+        best_key = (cur_total, rank[cur]) if cur_ok else None
+        best_b: str | None = None
         for b in up:
-            if b == cur:
+            if b in (cur, barred):
                 continue
-            if e.moved_from is not None and e.moved_from == (b, info):
+            wait = ahead[b] / cap[b]
+            if cur_ok:
+                # Its time term alone bounds its cost from below; if even that bound
+                # cannot make the move, the backend cannot (see the docstring).
+                low = w.time * max(wait, 0.0) / time_ref
+                if not (low < bar and cur_total - low >= min_gain):
+                    continue
+            p = scorer.predict(b, s.features, s.shots)
+            if left is not None and p.price_usd > left + FIT_EPS_USD:
                 continue
-            score = scorer.score(s, b, ahead[b] / fleet.specs[b].capacity)
-            if left is not None and score.prediction.price_usd > left + FIT_EPS_USD:
-                continue
-            if best is None or scorer.order(score) < scorer.order(best):
-                best = score
+            total = (w.time * max(wait + p.queue_s + p.run_s, 0.0) / time_ref
+                     + w.error * min(max(p.error, 0.0), 1.0)
+                     + w.cost * max(p.price_usd, 0.0) / price_ref)
+            if best_key is None or (total, rank[b]) < best_key:
+                best_key, best_b = (total, rank[b]), b
+        best: BackendScore | None = (
+            scorer.score(s, best_b, ahead[best_b] / cap[best_b]) if best_b is not None
+            else cur_score if cur_ok else None)
         if best is not None and best.backend != cur and (
             not cur_ok
             or (best.total < (1.0 - cfg.realloc_margin) * cur_score.total
@@ -114,7 +142,7 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
             chosen = best
         else:
             chosen = cur_score
-        e.dur_s = chosen.prediction.queue_s + chosen.prediction.run_s
+        ledger.set_dur(e, chosen.prediction.queue_s + chosen.prediction.run_s)
         e.price_usd = chosen.prediction.price_usd
         ahead[e.backend] += e.dur_s
     return moves

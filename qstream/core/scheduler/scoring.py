@@ -161,17 +161,19 @@ class Scorer:
         """Predicted time (s) of the sub-tasks pending on ``backend`` released before ``key``.
 
         Without ``tenant`` (or with one tenant pending), those with a lower release
-        key. Otherwise as start-time fair queuing would release them: the ``j``-th
+        key: the correctly rounded sum of their ``dur_s``, from the ledger's
+        :class:`~qstream.core.scheduler.queue.PendingQueue` in O(pending / block +
+        block). Otherwise as start-time fair queuing would release them: the ``j``-th
         pending sub-task (by key, from 0) of tenant ``t`` is projected to start tag
         ``max(v, F_t) + j / w_t``, and goes first if that is below the projected tag
         of a sub-task of ``tenant`` with key ``key`` (ties: by key). Tenants' limits
         and their work on other backends are not projected.
         """
-        queue = self.ledger.pending[backend].values()
         fair = self.fair
         tenants = self.ledger.pending_tenants[backend]
         if tenant is None or fair is None or not (tenants.keys() - {tenant}):
-            return sum(e.dur_s for e in queue if e.key < key)
+            return self.ledger.queues[backend].ahead_s(key)
+        queue = self.ledger.pending[backend].values()
         by_tenant: dict[str, list[Entry]] = {}
         for e in queue:
             by_tenant.setdefault(e.subtask.tenant, []).append(e)
