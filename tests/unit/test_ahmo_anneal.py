@@ -9,8 +9,8 @@ import random
 from helpers import harness, run, task
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from qstream.agents import dispatch
+
 from qstream.backends.fleet import fleet_specs
 from qstream.core.ahmo import AhmoPolicy, Outcome, fuse, hyperscore
 from qstream.core.ahmo.bandit import DiscountedUCB
@@ -59,7 +59,7 @@ def test_ahmo_respects_the_static_check_and_learns_from_outcomes() -> None:
     policy = AhmoPolicy()
     sched = Scheduler(fleet, Predictor(fleet), policy=policy)
     unmeasured = SubTask("t/c0/s0", "t", 0, "x", "", 100, CircuitFeatures(3, 4, 2, 3, 0, 0))
-    [d] = sched.submit(unmeasured, now_s=0.0)
+    [_] = sched.submit(unmeasured, now_s=0.0)
     # Every backend fails the check (no measured qubit): V = 0, the floor HyperScore.
     assert set(policy.last_scores.values()) == {100.0}
     for i in range(1, 30):

@@ -8,8 +8,9 @@ which it solves as a QUBO (:mod:`qstream.core.anneal.qubo`) by simulated
 annealing; the best read is decoded, repaired into a feasible assignment, then
 polished by single-item steepest descent (:func:`~qstream.core.anneal.qubo.polish`).
 :meth:`AnnealPolicy.stats` counts how often the raw read was worse than greedy
-and how often the polish changed it, so the annealer's own share is visible. The annealer is injected (``solver``): the core imports no sampler;
-the edges attach dwave-samplers' ``SimulatedAnnealingSampler``
+and how often the polish changed it, so the annealer's own share is visible.
+The annealer is injected (``solver``): the core imports no sampler; the edges attach
+dwave-samplers' ``SimulatedAnnealingSampler``
 (:func:`qstream.solvers.assignment.annealer`).
 
 Fallbacks, each counted in :meth:`AnnealPolicy.stats` and logged with its reason:
@@ -99,7 +100,7 @@ class AnnealPolicy:
         demand: Counter[str] = Counter(
             o.backend for item in problem.items for o in item.options if o.immediate)
         if all(n <= problem.free.get(b, 0) for b, n in demand.items()):
-            choice = [min(range(len(it.options)), key=lambda j, it=it: it.options[j].cost)
+            choice = [min(range(len(it.options)), key=[o.cost for o in it.options].__getitem__)
                       for it in problem.items]
             method = "exact-trivial"
         else:
