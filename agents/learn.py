@@ -27,6 +27,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from qstream.core.ahmo import Outcome
 from qstream.core.anomaly import Anomaly, suspected_drift_factor
 from qstream.core.backend_spec import CalibrationSummary
 from qstream.core.features import CircuitFeatures
@@ -83,6 +84,10 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                 rt.metrics.learned += 1
                 if rt.metrics.learned % rt.config.snapshot_every == 0:
                     rt.save_snapshot()
+                observe = getattr(rt.policy, "observe", None)
+                if observe is not None:  # ahmo's bandit: credit the arm that placed it
+                    observe(subtask_id, Outcome(time_s=obs.queue_s + obs.run_s,
+                                                error=obs.error, price_usd=obs.price_usd))
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
         await rt.health.record_outcome(event["backend"], True, rt.scheduler)
         await act(rt, *found)  # after the outcome: a success must not close what it opens

@@ -20,6 +20,12 @@ name                   chooses                                                mo
 ``predictive-realloc`` as ``predictive``, plus reallocation of pending         yes       yes     yes
                        sub-tasks and hedging of stragglers
 ``oracle``             lowest weighted cost on the true expected times        yes       no      yes
+``ahmo``               highest HyperScore of fused verification, noise,       yes       yes     no
+                       time and price components, fusion weights tuned
+                       online by a bandit (:mod:`qstream.core.ahmo`)
+``anneal``             as ``predictive-realloc``, plus a QUBO assignment      yes       yes     yes
+                       of pending sub-tasks to free credits at each release,
+                       by simulated annealing (:mod:`qstream.core.anneal`)
 =====================  =====================================================  ========  ======  ======
 
 Which estimator each policy scores with is the caller's choice (see
@@ -31,9 +37,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from qstream.core.backend_spec import BackendSpec
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
 
@@ -42,9 +49,12 @@ if TYPE_CHECKING:
 
 POLICY_NAMES: tuple[str, ...] = (
     "round-robin", "random", "shortest-queue", "best-fidelity", "qonductor",
-    "predictive", "predictive-realloc", "oracle",
+    "predictive", "predictive-realloc", "oracle", "ahmo", "anneal",
 )
 """Every policy, baselines first."""
+
+PREDICTOR_POLICIES: tuple[str, ...] = ("predictive", "predictive-realloc", "ahmo", "anneal")
+"""Policies that score with qstream's online predictor (the others with priors or the truth)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +69,14 @@ class FleetView:
         qstream's sub-tasks pending or in flight per backend.
     pending_jobs:
         External pending jobs last reported per backend.
+    specs:
+        Each backend's current spec (calibration, limits); ``ahmo`` reads it.
     """
 
     rank: Mapping[str, int]
     outstanding: Mapping[str, int]
     pending_jobs: Mapping[str, int]
+    specs: Mapping[str, BackendSpec] = field(default_factory=dict)
 
 
 class PlacementPolicy(Protocol):
@@ -182,6 +195,9 @@ class BestFidelityPolicy:
 def make_policy(name: str, *, seed: int = 0) -> PlacementPolicy:
     """Build the decision rule of policy ``name``.
 
+    ``anneal`` comes without an annealer (the core imports no sampler): attach one
+    with ``policy.solver = qstream.solvers.assignment.annealer()``.
+
     Raises
     ------
     ConfigError
@@ -196,7 +212,7 @@ def make_policy(name: str, *, seed: int = 0) -> PlacementPolicy:
     Traceback (most recent call last):
     ...
     qstream.errors.ConfigError: unknown policy 'fastest'; choose one of round-robin, random, \
-shortest-queue, best-fidelity, qonductor, predictive, predictive-realloc, oracle
+shortest-queue, best-fidelity, qonductor, predictive, predictive-realloc, oracle, ahmo, anneal
     """
     if name == "round-robin":
         return RoundRobinPolicy()
@@ -212,4 +228,14 @@ shortest-queue, best-fidelity, qonductor, predictive, predictive-realloc, oracle
         return CostPolicy(name, reallocates=True, hedges=True)
     if name == "oracle":
         return CostPolicy(name, reallocates=True)
+    if name == "ahmo":
+        from qstream.core.ahmo import AhmoPolicy
+
+        return AhmoPolicy(seed=seed)
+    if name == "anneal":
+        # The annealer is attached by the edge that runs it (simulator, worker):
+        # see qstream.solvers.assignment.annealer. Without one it plans greedily.
+        from qstream.core.anneal import AnnealPolicy
+
+        return AnnealPolicy(seed=seed)
     raise ConfigError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qstream.core.ahmo.policy import Outcome
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import Estimator
 from qstream.core.observation import ExecutionObservation
@@ -106,6 +107,10 @@ class RunResult:
     events: int = 0
     starts: list[tuple[float, str]] = field(default_factory=list)
     """(simulation s, backend) of every execution started (drift and share analyses)."""
+    batch_ms: list[float] = field(default_factory=list)
+    """Wall ms of every release-time plan of a batch policy (``anneal``)."""
+    batch_released: int = 0
+    """Sub-tasks released by those plans (the rest by greedy release)."""
 
 
 class Simulation:
@@ -154,6 +159,8 @@ class Simulation:
         self.status_interval_s = status_interval_s
         self.realloc_interval_s = realloc_interval_s
         self.on_truth_change = on_truth_change
+        # A policy that learns from outcomes (ahmo) gets each completed sub-task's.
+        self._observe = getattr(policy, "observe", None)
         self.now_s = 0.0
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
@@ -276,6 +283,16 @@ class Simulation:
         self.result.subtasks += len(decisions)
 
     def _release(self) -> None:
+        plan_batch = getattr(self.policy, "plan_batch", None)
+        if plan_batch is not None:
+            problem = self.scheduler.batch_problem(self.now_s)
+            if problem is not None:
+                plan = plan_batch(problem)
+                self.result.batch_ms.append(plan.solve_ms)
+                batch = self.scheduler.apply_batch(plan, self.now_s)
+                self.result.batch_released += len(batch)
+                for s, backend in batch:
+                    self._start_copy(s, backend)
         for s, backend in self.scheduler.release(self.now_s):
             self._start_copy(s, backend)
 
@@ -361,6 +378,11 @@ class Simulation:
                 queue_s=queue_s, run_s=ex.run_s,
                 error=self.world.sample_error(b, s.features, s.shots, ex.start_s, key),
                 price_usd=price, at_s=self.now_s))
+        if self._observe is not None:
+            # What a live worker would see: the observed (shot-noisy) error, not the truth.
+            observed = self.world.sample_error(b, s.features, s.shots, ex.start_s, key)
+            self._observe(sid, Outcome(time_s=self.now_s - s.submitted_at_s, error=observed,
+                                       price_usd=price))
         for other in self.scheduler.complete(sid, self.now_s, backend=b):
             self._cancel(sid, other)
         if state is not None and sid in state.remaining:

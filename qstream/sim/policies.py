@@ -13,6 +13,8 @@ policy                 estimator
                        executions drawn from the same world
 ``predictive``,        qstream's online :class:`~qstream.core.predictor.Predictor`,
 ``predictive-realloc`` cold at the start of the run, learning from every execution
+``ahmo``, ``anneal``   (``anneal`` gets dwave-samplers' annealer attached,
+                       :func:`qstream.solvers.assignment.annealer`)
 ``oracle``             :class:`~qstream.core.estimators.OracleEstimator` on the
                        world's true expected queue wait, run time and error
 =====================  ==============================================================
@@ -32,7 +34,7 @@ import numpy as np
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import CalibrationEstimator, Estimator, OracleEstimator
 from qstream.core.features import CircuitFeatures, model_features
-from qstream.core.policies import PlacementPolicy, make_policy
+from qstream.core.policies import PREDICTOR_POLICIES, PlacementPolicy, make_policy
 from qstream.core.predictor import Predictor
 from qstream.sim.world import World
 
@@ -142,7 +144,11 @@ def build(name: str, specs: Sequence[BackendSpec], world: World, clock: Callable
     from qstream.errors import ConfigError
 
     policy = make_policy(name, seed=seed)
-    if name in ("predictive", "predictive-realloc"):
+    if name == "anneal":
+        from qstream.solvers.assignment import annealer
+
+        policy.solver = annealer()  # type: ignore[attr-defined]
+    if name in PREDICTOR_POLICIES:
         return Built(policy, Predictor(specs))
     if name == "oracle":
         oracle = OracleEstimator(lambda spec, f, shots, pj: world.truth(spec, f, shots, pj, clock()))

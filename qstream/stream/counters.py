@@ -19,4 +19,6 @@ class Counters:
     hedges: int = 0
     learned: int = 0
     recoveries: int = 0
+    batch_plans: int = 0  # release-time plans of a batch policy (anneal)
+    batch_solve_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     decision_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))

@@ -16,6 +16,7 @@ scheduler and predictor are only touched from the event loop, so they need no lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -30,7 +31,7 @@ from qstream.config_tenants import shares
 from qstream.core.anomaly import FleetMonitor
 from qstream.core.backend_spec import BackendSpec, CalibrationSummary
 from qstream.core.estimators import CalibrationEstimator, Estimator
-from qstream.core.policies import make_policy
+from qstream.core.policies import PREDICTOR_POLICIES, make_policy
 from qstream.core.predictor import Predictor
 from qstream.core.scheduler import Hedge, Reallocation, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
@@ -94,6 +95,10 @@ class Runtime:
         self.published_calibration: dict[str, CalibrationSummary | None] = {
             s.name: s.calibration for s in specs}
         self.policy = make_policy(config.policy, seed=config.seed)
+        if self.policy.name == "anneal":
+            from qstream.solvers.assignment import annealer
+
+            self.policy.solver = annealer()  # type: ignore[attr-defined]
         self.scheduler = self._new_scheduler()
         # Each tenant's spend over its window (qstream.stream.budgets).
         self.tenant_spend = TenantSpend(config.tenants)
@@ -118,6 +123,8 @@ class Runtime:
         self.workflows = WorkflowStore(workflows, config)
         # Run after a takeover's state is restored (the agents' own recovery: workflows).
         self.recovery_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
+        # True while a batch policy's release-time plan is being solved in the executor.
+        self._planning = False
 
     def _new_scheduler(self) -> Scheduler:
         tenants, default_share = shares(self.config.tenants)
@@ -131,7 +138,7 @@ class Runtime:
         # changelog are the same whatever the policy); only qstream's own policies
         # score with it. The static baselines score with calibration priors, as
         # they would in production.
-        if self.policy.name in ("predictive", "predictive-realloc"):
+        if self.policy.name in PREDICTOR_POLICIES:
             return self.predictor
         if self.policy.name == "oracle":
             raise ConfigError(
@@ -190,7 +197,7 @@ class Runtime:
         if data:
             self.predictor = Predictor.restore(data, self.specs)
             log.info("predictor restored: %d observations", self.predictor.n_learned)
-        if self.policy.name in ("predictive", "predictive-realloc"):
+        if self.policy.name in PREDICTOR_POLICIES:
             self.scheduler.predictor = self.predictor
         self.workflows.restore_model(self.snapshots)
 
@@ -201,12 +208,38 @@ class Runtime:
 
     # -- dispatch -------------------------------------------------------------------------
     async def release(self) -> int:
-        """Send every sub-task the scheduler releases to its backend's exec topic."""
-        released = self.scheduler.release(self.now_s())
+        """Send every sub-task the scheduler releases to its backend's exec topic.
+
+        Under a batch policy (``anneal``) the release-time assignment is solved
+        first, in the default executor so that the anneal never blocks the event
+        loop; its plan is re-checked against the state when applied
+        (:meth:`Scheduler.apply_batch`), and a release that arrives while a plan is
+        being solved releases greedily.
+        """
+        released = await self._batch_release()
+        released += self.scheduler.release(self.now_s())
         await self.health.probes_released({b for _, b in released}, self.scheduler)
         for subtask, backend in released:
             await self.send_exec(subtask, backend)
         return len(released)
+
+    async def _batch_release(self) -> list[tuple[SubTask, str]]:
+        plan_batch = getattr(self.policy, "plan_batch", None)
+        if plan_batch is None or self._planning:
+            return []
+        problem = self.scheduler.batch_problem(self.now_s())
+        if problem is None:
+            return []
+        self._planning = True
+        try:
+            plan = await asyncio.get_running_loop().run_in_executor(None, plan_batch, problem)
+        finally:
+            self._planning = False
+        if plan.reason is not None:
+            log.info("batch assignment fell back to %s: %s", plan.method, plan.reason)
+        self.metrics.batch_plans += 1
+        self.metrics.batch_solve_ms.append(plan.solve_ms)
+        return self.scheduler.apply_batch(plan, self.now_s())
 
     async def send_exec(self, subtask: SubTask, backend: str) -> None:
         """Send ``subtask`` to ``backend``'s exec topic under its current attempt number."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from qstream.core.backend_spec import BackendSpec
 from qstream.core.estimators import Estimator
 from qstream.core.policies import CostPolicy, PlacementPolicy
-from qstream.core.scheduler import budget, moves, placing
+from qstream.core.scheduler import batch, budget, moves, placing
 from qstream.core.scheduler.budget import Budgets
 from qstream.core.scheduler.fairness import FairShare, TenantShare
 from qstream.core.scheduler.fleet import Fleet
@@ -398,6 +398,31 @@ class Scheduler:
             Copies to start now; each is in flight on its ``to_backend``.
         """
         return moves.hedge(self._ledger, self._scorer, now_s, self._budgets)
+
+    # -- batch assignment hook (batch policies such as ``anneal``) --------------------
+
+    def batch_problem(self, now_s: float,
+                      max_items: int = batch.DEFAULT_MAX_ITEMS) -> batch.BatchProblem | None:
+        """The joint assignment of this release (see :mod:`qstream.core.scheduler.batch`).
+
+        None when no operational backend has a free credit or no eligible pending
+        sub-task can use one. Changes nothing.
+        """
+        self._ledger.tick(now_s)
+        return batch.build_problem(self._ledger, self._scorer, self._fleet, self._fair,
+                                   self._budgets, now_s, max_items)
+
+    def apply_batch(self, plan: batch.BatchPlan, now_s: float) -> list[tuple[SubTask, str]]:
+        """Move and release what ``plan`` assigns, each re-checked against the current state.
+
+        Returns
+        -------
+        list of (SubTask, backend)
+            Released now, in release order; call :meth:`release` after it for the
+            credits the plan left free.
+        """
+        self._ledger.tick(now_s)
+        return batch.apply_plan(self._ledger, self._scorer, self._fleet, self._fair, plan, now_s)
 
     # -- views -------------------------------------------------------------------------
 

@@ -127,6 +127,7 @@ class Scorer:
             rank=self.fleet.rank,
             outstanding={b: len(pending[b]) + len(inflight[b]) for b in self.fleet.specs},
             pending_jobs=self.fleet.pending_jobs,
+            specs=self.fleet.specs,
         )
 
     def choose(self, s: SubTask, scores: list[BackendScore]) -> BackendScore:
