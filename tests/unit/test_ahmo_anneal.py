@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 
+import pytest
 from helpers import harness, run, task
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,6 +140,11 @@ def test_batch_hook_moves_a_pending_subtask_to_a_free_credit() -> None:
     assert released and all(b == "other" for _, b in released)
     assert sched.in_flight() == {"fast": ["t/c0/s0"], "other": [released[0][0].subtask_id]}
     assert sched.apply_batch(plan, now_s=0.0) == []    # re-checked: no longer pending
+    ledger = sched._ledger
+    for b in ("fast", "other"):   # the per-backend queue (and its wait sums) agrees
+        assert [e.subtask.subtask_id for e in ledger.queues[b]] == list(ledger.pending[b])
+        assert ledger.queues[b].total_s() == pytest.approx(
+            sum(e.dur_s for e in ledger.pending[b].values()))
 
 
 def test_both_policies_run_in_the_simulator() -> None:

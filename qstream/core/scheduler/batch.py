@@ -169,13 +169,9 @@ def apply_plan(ledger: Ledger, scorer: Scorer, fleet: Fleet, fair: FairShare,
         s = e.subtask
         if e.backend != b:
             ledger.move_pending(e, b, scorer.info())
-            e.dur_s = scorer.dur_s(b, s)
+            ledger.set_dur(e, scorer.dur_s(b, s))
             e.price_usd = scorer.price_usd(b, s)
-        del ledger.pending[b][sid]
-        ledger._uncount(b, s.tenant)
-        e.released_at_s = now_s
-        ledger.inflight[b][sid] = e
-        ledger.changed_id(sid)
+        ledger.release_entry(e, now_s)
         fair.charge(s.tenant)
         out.append((e, b))
     out.sort(key=lambda eb: eb[0].key)

@@ -277,18 +277,23 @@ class Ledger:
                 e = by_tenant[tenant].pop()
                 if not by_tenant[tenant]:
                     del by_tenant[tenant]
-                del queue[e.subtask.subtask_id]
-                self.queues[name].remove(e)
-                self._uncount(name, tenant)
-                e.released_at_s = now_s
-                self.inflight[name][e.subtask.subtask_id] = e
-                self.changed_id(e.subtask.subtask_id)
+                self.release_entry(e, now_s)
                 out.append(e)
                 fair.charge(tenant)
                 inflight_of[tenant] = inflight_of.get(tenant, 0) + 1
                 free -= 1
         out.sort(key=lambda e: e.key)
         return [(e.subtask, e.backend) for e in out]
+
+    def release_entry(self, e: Entry, now_s: float) -> None:
+        """Take the pending entry ``e`` off its backend's queue and put it in flight there."""
+        sid = e.subtask.subtask_id
+        del self.pending[e.backend][sid]
+        self.queues[e.backend].remove(e)
+        self._uncount(e.backend, e.subtask.tenant)
+        e.released_at_s = now_s
+        self.inflight[e.backend][sid] = e
+        self.changed_id(sid)
 
     def _uncount(self, backend: str, tenant: str) -> None:
         counts = self.pending_tenants[backend]
