@@ -10,6 +10,7 @@ import orjson
 from typer.testing import CliRunner
 
 from qstream.cli import app
+from qstream.core.policies import POLICY_NAMES
 from qstream.core.trace import read_trace, write_trace
 
 EXAMPLE_TRACE = Path(__file__).resolve().parents[2] / "examples" / "traces" / \
@@ -84,5 +85,6 @@ def test_report_writes_markdown_and_plots(tmp_path: Path) -> None:
         assert (tmp_path / png).stat().st_size > 10_000
         assert f"![{png}]({png})" in md
     results = orjson.loads((tmp_path / "results.json").read_bytes())
-    assert len(results["rows"]) == 5 * 2 * 8
+    assert len(results["rows"]) == 5 * 2 * len(POLICY_NAMES)
+    assert {r["policy"] for r in results["rows"]} >= {"ahmo", "anneal"}
     assert all({"policy", "load"} <= set(r) for r in results["rows"])
