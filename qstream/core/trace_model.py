@@ -159,6 +159,46 @@ class RunningMedianModel:
         self._medians.add(job.backend, y)
 
 
+class LastValueModel:
+    """Baseline: the last label known on the same backend (a random-walk forecast).
+
+    "Last" is in label-arrival order: the most recently *observed* label, not the
+    label of the most recently submitted job (whose label may not be known yet).
+    An unseen backend gets the last label of any backend; with no label known at
+    all the prediction is 0 and :meth:`predict` says so. Queue wait is
+    autocorrelated and heavy-tailed, so this naive forecast is hard to beat on it
+    (issue 13, section 4).
+
+    Examples
+    --------
+    >>> lv = LastValueModel()
+    >>> job = TraceJob(2, 0.0, "ibm_kyiv", 1, 100, 5, 10)
+    >>> lv.predict(job)
+    (0.0, False)
+    >>> for y in (10.0, 30.0, 20.0):
+    ...     lv.learn(job, y)
+    >>> lv.predict(job), lv.predict(TraceJob(3, 0.0, "ibm_fez", 1, 100, 5, 10))
+    ((20.0, True), (20.0, True))
+    """
+
+    __slots__ = ("_all", "_by_backend")
+
+    def __init__(self) -> None:
+        self._by_backend: dict[str, float] = {}
+        self._all: float | None = None
+
+    def predict(self, job: TraceJob) -> tuple[float, bool]:
+        """Return ``(prediction_s, known)``; ``known`` is False when no label was known."""
+        value = self._by_backend.get(job.backend, self._all)
+        return (0.0, False) if value is None else (value, True)
+
+    def learn(self, job: TraceJob, y: float) -> None:
+        """Learn the label ``y`` (seconds) of ``job``; non-finite values are ignored."""
+        if math.isfinite(y):
+            self._by_backend[job.backend] = y
+            self._all = y
+
+
 class OnlineTraceModel:
     """qstream's online model for one trace target, with repeats and an interval.
 

@@ -36,17 +36,19 @@ def test_eval_writes_json_and_reports_malformed_lines(trace: Path, tmp_path: Pat
     assert "302" in result.stderr and "n_circuits: 0 < 1" in result.stderr
     assert "303" in result.stderr and "not-a-time" in result.stderr
     assert "offline_hgb" in result.stdout and "running_median" in result.stdout
+    assert "last_value" in result.stdout
     report = orjson.loads(out.read_bytes())
     assert {"trace", "target", "rows_read", "rows_skipped", "n_completion_time_assumed", "warmup",
             "second_half", "all_after_warmup"} <= set(report)
     assert report["target"] == "run_s" and report["warmup"] == 20 and report["rows_read"] == 302
     assert [e["line"] for e in report["rows_skipped"]] == [302, 303]
-    assert set(report["second_half"]) == {"online", "running_median", "offline_hgb"}
-    assert set(report["all_after_warmup"]) == {"online", "running_median"}
+    assert set(report["second_half"]) == {"online", "running_median", "last_value", "offline_hgb"}
+    assert set(report["all_after_warmup"]) == {"online", "running_median", "last_value"}
     for metrics in [*report["second_half"].values(), *report["all_after_warmup"].values()]:
         assert set(metrics) >= MODEL_KEYS
     second = report["second_half"]
-    assert second["online"]["n"] == second["offline_hgb"]["n"] == second["running_median"]["n"] > 100
+    assert (second["online"]["n"] == second["offline_hgb"]["n"] == second["running_median"]["n"]
+            == second["last_value"]["n"] > 100)
     assert second["offline_hgb"]["fit_s"] > 0 and second["offline_hgb"]["n_train"] > 100
     assert 0.0 <= second["online"]["interval_coverage"] <= 1.0
 

@@ -291,3 +291,17 @@ def test_running_median_model_falls_back_to_all_backends() -> None:
     assert rm.predict(b) == (6.0, True)
     rm.learn(b, 100.0)
     assert rm.predict(b) == (100.0, True) and rm.predict(a) == (6.0, True)
+
+
+def test_last_value_baseline_uses_the_last_arrived_label_of_the_backend() -> None:
+    # Job i is submitted at t = i and its run_s label arrives at exactly i + 50: the
+    # last-value prediction for job j is the label of job j - 50 (the last one arrived).
+    delay = 50.0
+    jobs = constant_delay_jobs(300, delay)
+    ev = evaluate_trace(jobs, "run_s")
+    last = ev.models["last_value"].pred
+    for j in range(300):
+        assert last[j] == (1.0 + (j - 50) / 64.0 if j >= 50 else 0.0), j
+    m = ev.metrics()
+    assert set(m["all_after_warmup"]) == {"online", "running_median", "last_value"}
+    assert m["second_half"]["last_value"]["n"] == m["second_half"]["online"]["n"]
