@@ -64,6 +64,11 @@ def _table(report: dict[str, Any]) -> Table:
     if report["n_completion_time_assumed"]:
         notes.append(f"{report['n_completion_time_assumed']} run_s labels without queue_s learned at "
                      "submitted_at + run_s (a lower bound)")
+    unknown = report["rows_unknown_features"]
+    if unknown["n"]:
+        notes.append(f"{unknown['n']} rows with unknown shots, num_qubits or depth: {unknown['used']} "
+                     f"used (predicted from the known features), {unknown['learned_only']} learned "
+                     f"only, {unknown['skipped']} skipped (no {report['target']})")
     table.caption = "\n".join(notes) or None
     return table
 

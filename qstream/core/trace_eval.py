@@ -200,6 +200,11 @@ class TraceEvaluation:
         ``"offline_hgb"``.
     lo, hi:
         The online model's 80% interval (seconds; NaN before it has one).
+    unknown_features:
+        Rows with an unknown ``shots``, ``num_qubits`` or ``depth``: ``n``;
+        ``used``, scored (predicted from the known features, label learned);
+        ``learned_only``, label learned but not scored (``run_s`` of a job not
+        ``DONE``); ``skipped``, no label of the target to score or learn.
     """
 
     target: str
@@ -215,6 +220,8 @@ class TraceEvaluation:
     models: dict[str, ModelResult]
     lo: FloatArray
     hi: FloatArray
+    unknown_features: dict[str, int] = field(
+        default_factory=lambda: {"n": 0, "used": 0, "learned_only": 0, "skipped": 0})
 
     @property
     def after_warmup(self) -> BoolArray:
@@ -274,6 +281,7 @@ class TraceEvaluation:
             "n_completion_time_assumed": self.n_completion_time_assumed,
             "warmup": self.warmup,
             "split_at_s": None if math.isnan(self.split_at_s) else self.split_at_s,
+            "rows_unknown_features": dict(self.unknown_features),
             **self.metrics(),
         }
 
@@ -347,6 +355,7 @@ def evaluate_trace(
     t_predict = dict.fromkeys(("online", *baselines), 0.0)
     t_learn = dict.fromkeys(("online", *baselines), 0.0)
     n_predicted = 0
+    unknown = {"n": 0, "used": 0, "learned_only": 0, "skipped": 0}
     clock = time.perf_counter
     for i, job in enumerate(jobs):
         while pending and pending[0][0] <= job.submitted_at_s:
@@ -362,6 +371,10 @@ def evaluate_trace(
                 t_learn[name] += clock() - t0
             n_learned += 1
         arrival = label_arrival_s(job, target)
+        if not job.features_known:
+            unknown["n"] += 1
+            unknown["skipped" if arrival is None else "used" if is_scored(job, target)
+                    else "learned_only"] += 1
         if arrival is None:
             continue
         t0 = clock()
@@ -409,6 +422,7 @@ def evaluate_trace(
         backends=[jobs[i].backend for i in rows], actual=actual, second_half=second_half,
         no_label_known=np.array(no_label, dtype=np.bool_), models=models,
         lo=np.array(lo, dtype=np.float64), hi=np.array(hi, dtype=np.float64),
+        unknown_features=unknown,
     )
 
 

@@ -67,6 +67,11 @@ def trace_circuit(job: TraceJob) -> CircuitFeatures:
     at least ``two_qubit_gates``, at most 1e9). Every qubit is taken as measured
     into its own classical bit.
 
+    Raises
+    ------
+    ValueError
+        If ``num_qubits`` or ``depth`` is unknown (see :func:`trace_features`).
+
     Examples
     --------
     >>> job = TraceJob(2, 0.0, "ibm_kyiv", n_circuits=3, shots=1000, num_qubits=5, depth=10)
@@ -74,6 +79,8 @@ def trace_circuit(job: TraceJob) -> CircuitFeatures:
     >>> f.two_qubit_gates, f.gates, f.measured_qubits
     (0, 50, 5)
     """
+    if job.num_qubits is None or job.depth is None:
+        raise ValueError(f"trace line {job.line}: num_qubits or depth unknown")
     two_qubit = job.two_qubit_gates if job.two_qubit_gates is not None else 0
     gates = job.gates
     if gates is None:
@@ -86,20 +93,41 @@ def trace_features(job: TraceJob) -> dict[str, float]:
     """Return :func:`~qstream.core.features.model_features` of :func:`trace_circuit`
     plus ``log_circuits = log1p(n_circuits)``.
 
+    A row with unknown ``shots``, ``num_qubits`` or ``depth`` gets only the
+    features that are known (``log_circuits`` always; gate counts only where
+    given): River's standardised linear model leaves a missing key out of the
+    sum, which is imputing the feature's running mean.
+
     Examples
     --------
     >>> job = TraceJob(2, 0.0, "ibm_kyiv", n_circuits=3, shots=1000, num_qubits=5, depth=10)
     >>> sorted(trace_features(job))  # doctest: +NORMALIZE_WHITESPACE
     ['log_circuits', 'log_depth', 'log_gates', 'log_qubits', 'log_shots',
      'log_two_qubit_gates']
+    >>> sorted(trace_features(TraceJob(2, 0.0, "ibm_kyiv", 3, 1000, None, None)))
+    ['log_circuits', 'log_shots']
     """
-    x = model_features(trace_circuit(job), job.shots)
+    if job.shots is not None and job.num_qubits is not None and job.depth is not None:
+        x = model_features(trace_circuit(job), job.shots)
+    else:
+        x = {}
+        for name, value in (("log_shots", job.shots), ("log_qubits", job.num_qubits),
+                            ("log_depth", job.depth), ("log_two_qubit_gates", job.two_qubit_gates),
+                            ("log_gates", job.gates)):
+            if value is not None:
+                x[name] = math.log1p(value)
     x["log_circuits"] = math.log1p(job.n_circuits)
     return x
 
 
-def repeat_key(job: TraceJob) -> tuple[Hashable, ...]:
-    """The key of an exact repeat: backend, circuits, shots, width, depth and gate counts."""
+def repeat_key(job: TraceJob) -> tuple[Hashable, ...] | None:
+    """The key of an exact repeat: backend, circuits, shots, width, depth and gate counts.
+
+    ``None`` when ``shots``, ``num_qubits`` or ``depth`` is unknown: two rows of
+    unknown shape are not known to be repeats.
+    """
+    if not job.features_known:
+        return None
     return (job.backend, job.n_circuits, job.shots, job.num_qubits, job.depth,
             job.two_qubit_gates, job.gates)
 
@@ -306,7 +334,8 @@ class OnlineTraceModel:
     def _prior(self, job: TraceJob) -> float:
         if self.physics is not None:
             fit = self._fits.get(job.backend)
-            value = fit.predict_one(job.n_circuits, job.shots, job.depth) if fit is not None else None
+            value = (fit.predict_one(job.n_circuits, job.shots, job.depth)
+                     if fit is not None and job.shots is not None and job.depth is not None else None)
             if value is not None:
                 return value
         return self._medians.get(job.backend) or 0.0
@@ -333,7 +362,8 @@ class OnlineTraceModel:
             score = self._scores.get(job.backend)
             if score is not None and score[2] >= self.select_min and score[1] < score[0]:
                 z = z_median
-        seen = self._repeats.get(repeat_key(job))
+        key = repeat_key(job)
+        seen = self._repeats.get(key) if key is not None else None
         if seen is not None:
             z_rep, k = seen
             w = k / (k + self.repeat_weight)
@@ -378,9 +408,11 @@ class OnlineTraceModel:
             score[1] += r * (abs(z_y - z_median) - score[1])
             score[2] += 1.0
         self._regressor(job.backend).learn_one(x, self._prior(job) / u, y / u)
-        self._repeats.learn(repeat_key(job), z_y)
+        key = repeat_key(job)
+        if key is not None:
+            self._repeats.learn(key, z_y)
         self._medians.add(job.backend, y)
-        if self.physics is not None:
+        if self.physics is not None and job.shots is not None and job.depth is not None:
             fit = self._fits.get(job.backend)
             if fit is None:
                 fit = self._fits[job.backend] = self.physics.clone()

@@ -16,6 +16,7 @@ from qstream.core.trace import TraceJob
 from qstream.core.trace_eval import (
     evaluate_trace,
     is_scored,
+    label,
     label_arrival_s,
     prediction_metrics,
 )
@@ -305,3 +306,28 @@ def test_last_value_baseline_uses_the_last_arrived_label_of_the_backend() -> Non
     m = ev.metrics()
     assert set(m["all_after_warmup"]) == {"online", "running_median", "last_value"}
     assert m["second_half"]["last_value"]["n"] == m["second_half"]["online"]["n"]
+
+
+@pytest.mark.parametrize("target", ["queue_s", "run_s"])
+def test_rows_with_unknown_features_are_used_and_counted(target: str) -> None:
+    # Every third job lost its shape; one of them also lost its labels, one is an ERROR.
+    jobs = synthetic_jobs(600, seed=5)
+    lost = [replace(j, shots=None, num_qubits=None, depth=None) if i % 3 == 0 else j
+            for i, j in enumerate(jobs)]
+    lost[3] = replace(lost[3], queue_s=None, run_s=None)
+    lost[6] = replace(lost[6], status="ERROR")
+    ev = evaluate_trace(lost, target, warmup=20)  # type: ignore[arg-type]
+    unknown_jobs = [j for j in lost if not j.features_known]
+    assert len(unknown_jobs) == 200
+    no_label = [j for j in unknown_jobs if label(j, target) is None]  # type: ignore[arg-type]
+    scored = [j for j in unknown_jobs if is_scored(j, target)]  # type: ignore[arg-type]
+    assert lost[3] in no_label and (lost[6] not in scored) == (target == "run_s")
+    assert ev.unknown_features == {"n": 200, "used": len(scored), "skipped": len(no_label),
+                                   "learned_only": 200 - len(scored) - len(no_label)}
+    # They are scored, and predicted from what is known (no cold start after warm-up).
+    unknown_lines = {j.line for j in lost if not j.features_known}
+    rows = np.array([line in unknown_lines for line in ev.lines])
+    assert rows.sum() == len(scored)
+    assert (ev.models["online"].pred[rows][20:] > 0.0).all()
+    assert ev.actual.size == sum(is_scored(j, target) for j in lost)  # type: ignore[arg-type]
+    assert evaluate_trace(jobs, target).unknown_features["n"] == 0  # type: ignore[arg-type]
