@@ -56,6 +56,8 @@ RUN_UNIT_S = 0.01
 #: choice raised within-20% from 0.96-0.97 to 0.985-0.99 (run time) and by 2-5
 #: points (queue wait); 0.02 and 0.1 were within 0.5% of 0.05.
 SELECT_RATE = 0.05
+#: Suffix of the model key of a backend's rows of unknown shape (``split_unknown``).
+UNKNOWN_SUFFIX = "\x00unknown-shape"
 
 
 def trace_circuit(job: TraceJob) -> CircuitFeatures:
@@ -298,22 +300,28 @@ class OnlineTraceModel:
     [11.5, 8.7, 14.0]
     """
 
-    __slots__ = ("_fits", "_intervals", "_medians", "_models", "_repeats", "_scores", "level_rate",
-                 "model", "physics", "repeat_weight", "select_min", "select_rate", "unit_s", "warmup")
+    __slots__ = ("_fits", "_intervals", "_medians", "_models", "_recent", "_repeats", "_scores",
+                 "level_rate", "model", "physics", "recent_prior", "recent_rate", "repeat_weight",
+                 "select_min", "select_rate", "split_unknown", "unit_s", "warmup")
 
     def __init__(self, *, warmup: int = 8, level_rate: float = 0.2, model: base.Regressor | None = None,
                  repeat_rate: float = 0.3, repeat_weight: float = 1.0,
                  interval: ConformalInterval | None = None,
                  physics: RunTimeFit | None = None, unit_s: float = 1.0,
-                 select_rate: float | None = SELECT_RATE, select_min: int = 20) -> None:
+                 select_rate: float | None = SELECT_RATE, select_min: int = 20,
+                 recent_rate: float | None = None, recent_prior: bool = False,
+                 split_unknown: bool = False) -> None:
         if repeat_weight < 0.0:
             raise ConfigError(f"repeat_weight must be >= 0, got {repeat_weight}")
         if not unit_s > 0.0:
             raise ConfigError(f"unit_s must be > 0, got {unit_s}")
-        if select_rate is not None and not 0.0 < select_rate <= 1.0:
-            raise ConfigError(f"select_rate must be in (0, 1], got {select_rate}")
+        for name, rate in (("select_rate", select_rate), ("recent_rate", recent_rate)):
+            if rate is not None and not 0.0 < rate <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {rate}")
         if select_min < 0:
             raise ConfigError(f"select_min must be >= 0, got {select_min}")
+        if recent_prior and recent_rate is None:
+            raise ConfigError("recent_prior needs a recent_rate")
         # Fail now, not at the first backend, on an invalid setting.
         PriorAnchoredRegressor(model, warmup=warmup, level_rate=level_rate)
         self.warmup = warmup
@@ -328,42 +336,69 @@ class OnlineTraceModel:
         self.unit_s = unit_s
         self.select_rate = select_rate
         self.select_min = select_min
+        self.recent_rate = recent_rate
+        self.recent_prior = recent_prior
+        self.split_unknown = split_unknown
         self._scores: dict[str, list[float]] = {}
         self._fits: dict[str, RunTimeFit] = {}
+        self._recent: dict[str, list[float]] = {}  # key -> [z of the last label, EWMA of z]
 
-    def _prior(self, job: TraceJob) -> float:
+    def _key(self, job: TraceJob) -> str:
+        """The key of the job's models: its backend, or with ``split_unknown`` a key of its
+        own for the backend's rows of unknown shape (they learn from ``n_circuits`` only)."""
+        if self.split_unknown and not job.features_known:
+            return job.backend + UNKNOWN_SUFFIX
+        return job.backend
+
+    def _fit_args(self, job: TraceJob) -> tuple[int, int, int] | None:
+        if job.shots is not None and job.depth is not None:
+            return job.n_circuits, job.shots, job.depth
+        # Unknown shape: fit ``a + b * n_circuits`` (the per-circuit mean cost).
+        return (job.n_circuits, 1, 0) if self.split_unknown else None
+
+    def _prior(self, job: TraceJob, key: str) -> float:
         if self.physics is not None:
-            fit = self._fits.get(job.backend)
-            value = (fit.predict_one(job.n_circuits, job.shots, job.depth)
-                     if fit is not None and job.shots is not None and job.depth is not None else None)
+            fit = self._fits.get(key)
+            args = self._fit_args(job)
+            value = fit.predict_one(*args) if fit is not None and args is not None else None
             if value is not None:
                 return value
-        return self._medians.get(job.backend) or 0.0
+        if self.recent_prior:
+            recent = self._recent.get(key)
+            if recent is not None:
+                return self.unit_s * unlink(recent[1], "log1p")
+        return self._medians.get(key) or 0.0
 
-    def _regressor(self, backend: str) -> PriorAnchoredRegressor:
-        reg = self._models.get(backend)
+    def _regressor(self, key: str) -> PriorAnchoredRegressor:
+        reg = self._models.get(key)
         if reg is None:
             template = self.model.clone() if self.model is not None else None
-            reg = self._models[backend] = PriorAnchoredRegressor(
+            reg = self._models[key] = PriorAnchoredRegressor(
                 template, kind="log1p", warmup=self.warmup, level_rate=self.level_rate)
         return reg
 
-    def _model_z(self, job: TraceJob, x: dict[str, float]) -> tuple[float, float]:
-        """``(z of the regressor, z of the running median)``, before the repeat memory."""
+    def _candidates_z(self, job: TraceJob, key: str, x: dict[str, float]) -> list[float]:
+        """z of each forecaster, before the repeat memory: the regressor, the running
+        median and, with ``recent_rate``, the last label and the EWMA of recent labels."""
         u = self.unit_s
-        prior = self._prior(job) / u
-        reg = self._models.get(job.backend)
-        z = link(prior if reg is None else reg.predict_one(x, prior), "log1p")
-        return z, link((self._medians.get(job.backend) or 0.0) / u, "log1p")
+        prior = self._prior(job, key) / u
+        reg = self._models.get(key)
+        z_median = link((self._medians.get(key) or 0.0) / u, "log1p")
+        out = [link(prior if reg is None else reg.predict_one(x, prior), "log1p"), z_median]
+        if self.recent_rate is not None:
+            recent = self._recent.get(key)
+            out.extend((z_median, z_median) if recent is None else recent)
+        return out
 
-    def _point_z(self, job: TraceJob, x: dict[str, float]) -> float:
-        z, z_median = self._model_z(job, x)
+    def _point_z(self, job: TraceJob, key: str, x: dict[str, float]) -> float:
+        zs = self._candidates_z(job, key, x)
+        z = zs[0]
         if self.select_rate is not None:
-            score = self._scores.get(job.backend)
-            if score is not None and score[2] >= self.select_min and score[1] < score[0]:
-                z = z_median
-        key = repeat_key(job)
-        seen = self._repeats.get(key) if key is not None else None
+            score = self._scores.get(key)
+            if score is not None and score[-1] >= self.select_min:
+                z = zs[min(range(len(zs)), key=score.__getitem__)]
+        rkey = repeat_key(job)
+        seen = self._repeats.get(rkey) if rkey is not None else None
         if seen is not None:
             z_rep, k = seen
             w = k / (k + self.repeat_weight)
@@ -374,8 +409,9 @@ class OnlineTraceModel:
         """Return ``(prediction_s, lo_s, hi_s)``; the bounds are ``None`` until the
         interval has enough residuals. With no label known at all the prediction is 0.
         """
-        z = self._point_z(job, trace_features(job))
-        offsets = self._intervals.offsets(job.backend)
+        key = self._key(job)
+        z = self._point_z(job, key, trace_features(job))
+        offsets = self._intervals.offsets(key)
         u = self.unit_s
         if offsets is None:
             return u * unlink(z, "log1p"), None, None
@@ -394,29 +430,38 @@ class OnlineTraceModel:
         if not (math.isfinite(y) and y >= 0.0):
             return
         u = self.unit_s
+        key = self._key(job)
         z_y = link(y / u, "log1p")
         if predicted is not None:
-            self._intervals.learn(job.backend, z_y - link(predicted / u, "log1p"))
+            self._intervals.learn(key, z_y - link(predicted / u, "log1p"))
         x = trace_features(job)
         if self.select_rate is not None:
-            z_model, z_median = self._model_z(job, x)
-            score = self._scores.get(job.backend)
+            zs = self._candidates_z(job, key, x)
+            score = self._scores.get(key)
             if score is None:
-                score = self._scores[job.backend] = [abs(z_y - z_model), abs(z_y - z_median), 0.0]
+                score = self._scores[key] = [*(abs(z_y - z) for z in zs), 0.0]
             r = self.select_rate
-            score[0] += r * (abs(z_y - z_model) - score[0])
-            score[1] += r * (abs(z_y - z_median) - score[1])
-            score[2] += 1.0
-        self._regressor(job.backend).learn_one(x, self._prior(job) / u, y / u)
-        key = repeat_key(job)
-        if key is not None:
-            self._repeats.learn(key, z_y)
-        self._medians.add(job.backend, y)
-        if self.physics is not None and job.shots is not None and job.depth is not None:
-            fit = self._fits.get(job.backend)
+            for i, z in enumerate(zs):
+                score[i] += r * (abs(z_y - z) - score[i])
+            score[-1] += 1.0
+        self._regressor(key).learn_one(x, self._prior(job, key) / u, y / u)
+        rkey = repeat_key(job)
+        if rkey is not None:
+            self._repeats.learn(rkey, z_y)
+        self._medians.add(key, y)
+        if self.recent_rate is not None:
+            recent = self._recent.get(key)
+            if recent is None:
+                self._recent[key] = [z_y, z_y]
+            else:
+                recent[0] = z_y
+                recent[1] += self.recent_rate * (z_y - recent[1])
+        args = self._fit_args(job)
+        if self.physics is not None and args is not None:
+            fit = self._fits.get(key)
             if fit is None:
-                fit = self._fits[job.backend] = self.physics.clone()
-            fit.learn_one(job.n_circuits, job.shots, job.depth, y)
+                fit = self._fits[key] = self.physics.clone()
+            fit.learn_one(*args, y)
 
 
 def default_online_model(target: str) -> OnlineTraceModel:
