@@ -73,7 +73,7 @@ class _Shape:
 def _shape(rng: np.random.Generator) -> _Shape:
     return _Shape(n_circuits=int(rng.integers(1, 11)), shots=int(rng.choice(_SHOTS)),
                   num_qubits=int(rng.integers(2, 28)),
-                  depth=int(round(math.exp(rng.uniform(math.log(2), math.log(400))))))
+                  depth=round(math.exp(rng.uniform(math.log(2), math.log(400)))))
 
 
 def pending_jobs_trace(
@@ -153,7 +153,7 @@ def pending_jobs_trace(
                  else _shape(rng))
         pending = series.pending_jobs(backend, float(t))
         if backend == regime_backend and t >= switch_s:
-            pending = int(round(pending * regime_factor))
+            pending = round(pending * regime_factor)
         queue_s = round(queue.wait_s(pending, key=f"{seed}/{i}"), 3)
         run_s = (OVERHEAD_S + shape.n_circuits * shape.shots * (REP_DELAY_S + shape.depth * layer_s[backend]))
         run_s *= math.exp(RUN_SIGMA * float(rng.standard_normal()))
