@@ -82,7 +82,8 @@ def eval_trace(
 ) -> None:
     """Replay a job trace in time order: predict each job at submission, learn each
     label only once it could have been observed; compare qstream's online model
-    with the running median and an offline gradient-boosted baseline.
+    with the running median, the last value known on the backend and an offline
+    gradient-boosted baseline.
     """
     if target not in _TARGETS:
         raise typer.BadParameter(f"unknown target {target!r}; choose run_s or queue_s",

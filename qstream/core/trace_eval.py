@@ -23,8 +23,8 @@ Models, on the same rows
     target unless one is given; it learns the residual of each prediction for
     its interval, except of a cold-start prediction made before any label was
     known),
-    ``running_median`` (:class:`~qstream.core.trace_model.RunningMedianModel`),
-    ``last_value`` (:class:`~qstream.core.trace_model.LastValueModel`: the last
+    ``running_median`` (:class:`~qstream.core.trace_baselines.RunningMedianModel`),
+    ``last_value`` (:class:`~qstream.core.trace_baselines.LastValueModel`: the last
     label known on the backend, with the same delayed labels),
     and optionally an injected offline baseline (``offline_hgb`` in the CLI,
     :mod:`qstream.offline_model`): fitted once on the first half of the trace
@@ -56,12 +56,8 @@ import numpy as np
 import numpy.typing as npt
 
 from qstream.core.trace import TraceJob, TraceReadResult
-from qstream.core.trace_model import (
-    LastValueModel,
-    OnlineTraceModel,
-    RunningMedianModel,
-    default_online_model,
-)
+from qstream.core.trace_baselines import LastValueModel, RunningMedianModel
+from qstream.core.trace_model import OnlineTraceModel, default_online_model
 from qstream.errors import ConfigError, ValidationError
 
 Target = Literal["run_s", "queue_s"]

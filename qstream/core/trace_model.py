@@ -20,7 +20,7 @@ On top it keeps a :class:`~qstream.core.repeat_memory.RepeatMemory` of exact
 repeats, a per-backend choice between the regressor and the running median
 by their recent errors, and a :class:`~qstream.core.interval.ConformalInterval`
 per backend. :func:`default_online_model` gives the settings per target.
-:class:`RunningMedianModel` is the baseline: the running median alone.
+:mod:`qstream.core.trace_baselines` holds the baselines it is compared with.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import math
 from collections.abc import Hashable
 from typing import Any
 
-from river import base
+from river import base, drift
 
 from qstream.core.features import CircuitFeatures, model_features
 from qstream.core.interval import ConformalInterval
@@ -37,8 +37,8 @@ from qstream.core.online_model import PriorAnchoredRegressor, link, unlink
 from qstream.core.recent_labels import RECENT_FORECASTERS, RecentLabels, WaitingJobs
 from qstream.core.repeat_memory import RepeatMemory
 from qstream.core.run_time_fit import RunTimeFit
-from qstream.core.running_median import RunningMedian
 from qstream.core.trace import TraceJob
+from qstream.core.trace_baselines import BackendMedians
 from qstream.errors import ConfigError
 
 #: Upper bound on a filled-in gate count: keeps ``depth * num_qubits`` of absurd
@@ -58,6 +58,9 @@ RUN_UNIT_S = 0.01
 #: choice raised within-20% from 0.96-0.97 to 0.985-0.99 (run time) and by 2-5
 #: points (queue wait); 0.02 and 0.1 were within 0.5% of 0.05.
 SELECT_RATE = 0.05
+#: Forecasts kept for scoring when their label arrives (oldest dropped beyond: jobs
+#: that never get a label, e.g. cancelled ones, must not grow memory without bound).
+_MAX_MADE = 100_000
 #: Suffix of the model key of a backend's rows of unknown shape (``split_unknown``).
 UNKNOWN_SUFFIX = "\x00unknown-shape"
 
@@ -136,101 +139,6 @@ def repeat_key(job: TraceJob) -> tuple[Hashable, ...] | None:
             job.two_qubit_gates, job.gates)
 
 
-class _Medians:
-    """Running medians of the labels per backend and over all backends."""
-
-    __slots__ = ("all", "by_backend")
-
-    def __init__(self) -> None:
-        self.by_backend: dict[str, RunningMedian] = {}
-        self.all = RunningMedian()
-
-    def get(self, backend: str) -> float | None:
-        m = self.by_backend.get(backend)
-        value = m.median() if m is not None else None
-        return self.all.median() if value is None else value
-
-    def add(self, backend: str, y: float) -> None:
-        m = self.by_backend.get(backend)
-        if m is None:
-            m = self.by_backend[backend] = RunningMedian()
-        m.add(y)
-        self.all.add(y)
-
-
-class RunningMedianModel:
-    """Baseline: the median of the backend's labels known so far.
-
-    An unseen backend gets the median over all backends; with no label known
-    at all the prediction is 0 and :meth:`predict` says so.
-
-    Examples
-    --------
-    >>> rm = RunningMedianModel()
-    >>> job = TraceJob(2, 0.0, "ibm_kyiv", 1, 100, 5, 10)
-    >>> rm.predict(job)
-    (0.0, False)
-    >>> for y in (10.0, 30.0, 20.0):
-    ...     rm.learn(job, y)
-    >>> rm.predict(job), rm.predict(TraceJob(3, 0.0, "ibm_fez", 1, 100, 5, 10))
-    ((20.0, True), (20.0, True))
-    """
-
-    __slots__ = ("_medians",)
-
-    def __init__(self) -> None:
-        self._medians = _Medians()
-
-    def predict(self, job: TraceJob) -> tuple[float, bool]:
-        """Return ``(prediction_s, known)``; ``known`` is False when no label was known."""
-        value = self._medians.get(job.backend)
-        return (0.0, False) if value is None else (value, True)
-
-    def learn(self, job: TraceJob, y: float) -> None:
-        """Learn the label ``y`` (seconds) of ``job``."""
-        self._medians.add(job.backend, y)
-
-
-class LastValueModel:
-    """Baseline: the last label known on the same backend (a random-walk forecast).
-
-    "Last" is in label-arrival order: the most recently *observed* label, not the
-    label of the most recently submitted job (whose label may not be known yet).
-    An unseen backend gets the last label of any backend; with no label known at
-    all the prediction is 0 and :meth:`predict` says so. Queue wait is
-    autocorrelated and heavy-tailed, so this naive forecast is hard to beat on it
-    (issue 13, section 4).
-
-    Examples
-    --------
-    >>> lv = LastValueModel()
-    >>> job = TraceJob(2, 0.0, "ibm_kyiv", 1, 100, 5, 10)
-    >>> lv.predict(job)
-    (0.0, False)
-    >>> for y in (10.0, 30.0, 20.0):
-    ...     lv.learn(job, y)
-    >>> lv.predict(job), lv.predict(TraceJob(3, 0.0, "ibm_fez", 1, 100, 5, 10))
-    ((20.0, True), (20.0, True))
-    """
-
-    __slots__ = ("_all", "_by_backend")
-
-    def __init__(self) -> None:
-        self._by_backend: dict[str, float] = {}
-        self._all: float | None = None
-
-    def predict(self, job: TraceJob) -> tuple[float, bool]:
-        """Return ``(prediction_s, known)``; ``known`` is False when no label was known."""
-        value = self._by_backend.get(job.backend, self._all)
-        return (0.0, False) if value is None else (value, True)
-
-    def learn(self, job: TraceJob, y: float) -> None:
-        """Learn the label ``y`` (seconds) of ``job``; non-finite values are ignored."""
-        if math.isfinite(y):
-            self._by_backend[job.backend] = y
-            self._all = y
-
-
 class OnlineTraceModel:
     """qstream's online model for one trace target, with repeats and an interval.
 
@@ -306,6 +214,12 @@ class OnlineTraceModel:
     size_split:
         Separate models for jobs wider than this many qubits ("large") and
         the rest, per backend (a simulator's time is ``2**n``).
+    drift_delta:
+        With a value, a River ``ADWIN(delta)`` drift detector per key on the
+        labels (link space; Bifet and Gavaldà, "Learning from time-changing data
+        with adaptive windowing", SDM 2007); at a detected change the key's
+        choice scores and interval residuals restart. Off by default: it did not
+        help on the tuning traces (see :data:`QUEUE_SETTINGS`).
 
     Raises
     ------
@@ -326,10 +240,10 @@ class OnlineTraceModel:
     [11.5, 8.7, 14.0]
     """
 
-    __slots__ = ("_exclude", "_fits", "_intervals", "_medians", "_models", "_recent", "_repeats",
-                 "_scores", "_train_regressor", "_waiting", "censor_floor", "forecasters",
-                 "level_rate", "model", "physics", "pool_unknown", "repeat_weight", "select_eta",
-                 "select_min", "select_rate", "size_split", "split_unknown", "unit_s",
+    __slots__ = ("_drift", "_exclude", "_fits", "_intervals", "_made", "_medians", "_models", "_recent",
+                 "_repeats", "_scores", "_train_regressor", "_waiting", "censor_floor", "drift_delta",
+                 "forecasters", "level_rate", "model", "physics", "pool_unknown", "repeat_weight",
+                 "select_eta", "select_min", "select_rate", "size_split", "split_unknown", "unit_s",
                  "unknown_level_rate", "warmup")
 
     def __init__(self, *, warmup: int = 8, level_rate: float = 0.2, model: base.Regressor | None = None,
@@ -340,7 +254,8 @@ class OnlineTraceModel:
                  select_eta: float | None = None, select_exclude: tuple[str, ...] = (),
                  recent_rate: float | None = None, censor_floor: bool = False,
                  split_unknown: bool = False, pool_unknown: bool = False,
-                 unknown_level_rate: float | None = None, size_split: int | None = None) -> None:
+                 unknown_level_rate: float | None = None, size_split: int | None = None,
+                 drift_delta: float | None = None) -> None:
         if repeat_weight is not None and repeat_weight < 0.0:
             raise ConfigError(f"repeat_weight must be >= 0, got {repeat_weight}")
         if not unit_s > 0.0:
@@ -365,7 +280,7 @@ class OnlineTraceModel:
         self.model = model
         self.repeat_weight = repeat_weight
         self._models: dict[str, PriorAnchoredRegressor] = {}
-        self._medians = _Medians()
+        self._medians = BackendMedians()
         self._repeats = RepeatMemory(rate=repeat_rate)
         self._intervals = interval if interval is not None else ConformalInterval(0.1, 0.9)
         self.physics = physics
@@ -384,7 +299,10 @@ class OnlineTraceModel:
         self.pool_unknown = pool_unknown
         self.unknown_level_rate = level_rate if unknown_level_rate is None else unknown_level_rate
         self.size_split = size_split
+        self.drift_delta = drift_delta
+        self._drift: dict[str, drift.ADWIN] = {}
         self._scores: dict[str, list[float]] = {}
+        self._made: dict[tuple[float, int, str], list[float]] = {}
         self._fits: dict[str, RunTimeFit] = {}
 
     def _key(self, job: TraceJob) -> str:
@@ -424,10 +342,11 @@ class OnlineTraceModel:
         return reg
 
     def _candidates_z(self, job: TraceJob, key: str, x: dict[str, float],
-                      floor_s: float | None) -> list[float]:
-        """z of every forecaster of :attr:`forecasters`, before the repeat memory."""
+                      floor_s: float | None, prior: float | None = None) -> list[float]:
+        """z of every forecaster of :attr:`forecasters`, before the repeat memory
+        (``prior``: :meth:`_prior` in units, when the caller has it)."""
         u = self.unit_s
-        prior = self._prior(job, key) / u
+        prior = (self._prior(job, key) if prior is None else prior) / u
         reg = self._models.get(key)
         z_median = link((self._medians.get(key) or 0.0) / u, "log1p")
         out = [link(prior if reg is None else reg.predict_one(x, prior), "log1p"), z_median]
@@ -442,6 +361,12 @@ class OnlineTraceModel:
 
     def _point_z(self, job: TraceJob, key: str, x: dict[str, float], floor_s: float | None) -> float:
         zs = self._candidates_z(job, key, x, floor_s)
+        if self.select_rate is not None:
+            # Scored when the label arrives: the forecasts as made, under the same delay.
+            made = self._made
+            if len(made) >= _MAX_MADE:
+                del made[next(iter(made))]
+            made[(job.submitted_at_s, job.line, key)] = zs
         recent = self._recent is not None and self._recent.forecasts(key) is not None
         z = zs[2] if recent else zs[0]
         score = self._scores.get(key) if self.select_rate is not None else None
@@ -460,6 +385,13 @@ class OnlineTraceModel:
             w_rep = k / (k + self.repeat_weight)
             z = (1.0 - w_rep) * z + w_rep * z_rep
         return z
+
+    def _drifted(self, key: str, z_y: float) -> bool:
+        detector = self._drift.get(key)
+        if detector is None:
+            detector = self._drift[key] = drift.ADWIN(delta=self.drift_delta)
+        detector.update(z_y)
+        return bool(detector.drift_detected)
 
     def predict(self, job: TraceJob) -> tuple[float, float | None, float | None]:
         """Return ``(prediction_s, lo_s, hi_s)``; the bounds are ``None`` until the
@@ -494,11 +426,18 @@ class OnlineTraceModel:
         key = self._key(job)
         floor_s = self._waiting.leave(key, (job.submitted_at_s, job.line)) if self.censor_floor else None
         z_y = link(y / u, "log1p")
+        if self.drift_delta is not None and self._drifted(key, z_y):
+            # A regime change of the labels: restart the choice and the interval.
+            self._scores.pop(key, None)
+            self._intervals.reset(key)
         if predicted is not None:
             self._intervals.learn(key, z_y - link(predicted / u, "log1p"))
         x = trace_features(job)
+        prior = self._prior(job, key)
         if self.select_rate is not None:
-            zs = self._candidates_z(job, key, x, floor_s)
+            zs = self._made.pop((job.submitted_at_s, job.line, key), None)
+            if zs is None:  # learned without a prediction: the forecasts as they are now
+                zs = self._candidates_z(job, key, x, floor_s, prior)
             score = self._scores.get(key)
             if score is None:
                 score = self._scores[key] = [*(abs(z_y - z) for z in zs), 0.0]
@@ -507,7 +446,7 @@ class OnlineTraceModel:
                 score[i] += r * (abs(z_y - z) - score[i])
             score[-1] += 1.0
         if self._train_regressor:
-            self._regressor(key).learn_one(x, self._prior(job, key) / u, y / u)
+            self._regressor(key).learn_one(x, prior / u, y / u)
         rkey = repeat_key(job) if self.repeat_weight is not None else None
         if rkey is not None:
             self._repeats.learn(rkey, z_y)
@@ -534,7 +473,9 @@ class OnlineTraceModel:
 #: to 0.43-0.52; recent labels alone (without it) lost to ``last_value`` on the
 #: pending-jobs trace; the floor, Hedge over the recent-label forecasters instead of
 #: follow the leader, and leaving the regressor out each moved the metrics by
-#: under 1 point. The regressor and the median are excluded because the features
+#: under 1 point; ADWIN resets (``drift_delta=0.002``) moved within-20% and
+#: off-by-2x by at most 0.3 points and the 80% coverage by -3.5 to +3.3 points.
+#: The regressor and the median are excluded because the features
 #: (circuit shape) carry no queue information in a trace without pending jobs.
 QUEUE_SETTINGS: dict[str, Any] = {
     "recent_rate": 0.3, "repeat_weight": None, "select_rate": 0.1, "select_min": 5,

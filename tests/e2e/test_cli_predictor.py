@@ -76,3 +76,33 @@ def test_eval_errors_exit_2_with_a_clear_message(trace: Path, tmp_path: Path) ->
     no_run.write_text("submitted_at,backend,n_circuits,shots,num_qubits,depth\n0,b,1,1,1,1\n")
     result = runner.invoke(app, ["predictor", "eval", "--trace", str(no_run)])
     assert result.exit_code == 2 and "no run_s column" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["pending-jobs", "regime-change"])
+def test_make_trace_is_reproducible_and_eval_counts_unknown_rows(kind: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    paths = [tmp_path / f"{kind}-{i}.csv" for i in range(2)]
+    for path in paths:
+        made = runner.invoke(app, ["predictor", "make-trace", "--kind", kind, "--jobs", "300",
+                                   "--seed", "5", "--out", str(path)])
+        assert made.exit_code == 0, made.output
+        assert "wrote 300 jobs" in made.stderr
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["predictor", "eval", "--trace", str(paths[0]), "--target", "queue_s",
+                                 "--warmup", "20", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(out.read_bytes())
+    assert report["rows_skipped"] == [] and report["n_jobs"] == 300
+    unknown = report["rows_unknown_features"]
+    assert 60 < unknown["n"] < 140 and unknown["used"] == unknown["n"] and unknown["skipped"] == 0
+    assert "unknown shots, num_qubits or depth" in result.stdout
+
+
+def test_make_trace_rejects_an_unknown_kind_or_backend(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["predictor", "make-trace", "--kind", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown kind 'nope'" in bad.output
+    bad = runner.invoke(app, ["predictor", "make-trace", "--kind", "regime-change", "--regime-backend",
+                              "ibm_nowhere", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "ibm_nowhere" in bad.stderr

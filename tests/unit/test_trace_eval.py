@@ -13,6 +13,7 @@ from helpers.trace import constant_delay_jobs, mixed_fleet_jobs, synthetic_jobs
 
 from qstream.core.run_time_fit import RunTimeFit
 from qstream.core.trace import TraceJob
+from qstream.core.trace_baselines import RunningMedianModel
 from qstream.core.trace_eval import (
     evaluate_trace,
     is_scored,
@@ -20,7 +21,7 @@ from qstream.core.trace_eval import (
     label_arrival_s,
     prediction_metrics,
 )
-from qstream.core.trace_model import RUN_UNIT_S, OnlineTraceModel, RunningMedianModel
+from qstream.core.trace_model import RUN_UNIT_S, OnlineTraceModel
 from qstream.errors import ConfigError, ValidationError
 
 # -- leakage -----------------------------------------------------------------------------
