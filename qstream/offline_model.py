@@ -19,8 +19,8 @@ from threadpoolctl import ThreadpoolController
 
 from qstream.core.trace import TraceJob
 
-#: Features, all ``log1p`` (unknown gate counts stay NaN: the trees route
-#: missing values natively), then the backend as a category.
+#: Features, all ``log1p`` (unknown shots, width, depth and gate counts stay NaN:
+#: the trees route missing values natively), then the backend as a category.
 FEATURES: tuple[str, ...] = ("log_circuits", "log_shots", "log_qubits", "log_depth",
                              "log_two_qubit_gates", "log_gates", "backend")
 #: HistGradientBoosting allows at most 255 categories; rarer backends than the
@@ -67,7 +67,8 @@ class HGBBaseline:
     def _x(self, jobs: Sequence[TraceJob]) -> npt.NDArray[np.float64]:
         nan = float("nan")
         rows = [
-            (job.n_circuits, job.shots, job.num_qubits, job.depth,
+            (job.n_circuits, nan if job.shots is None else job.shots,
+             nan if job.num_qubits is None else job.num_qubits, nan if job.depth is None else job.depth,
              nan if job.two_qubit_gates is None else job.two_qubit_gates,
              nan if job.gates is None else job.gates)
             for job in jobs

@@ -64,6 +64,11 @@ def _table(report: dict[str, Any]) -> Table:
     if report["n_completion_time_assumed"]:
         notes.append(f"{report['n_completion_time_assumed']} run_s labels without queue_s learned at "
                      "submitted_at + run_s (a lower bound)")
+    unknown = report["rows_unknown_features"]
+    if unknown["n"]:
+        notes.append(f"{unknown['n']} rows with unknown shots, num_qubits or depth: {unknown['used']} "
+                     f"used (predicted from the known features), {unknown['learned_only']} learned "
+                     f"only, {unknown['skipped']} skipped (no {report['target']})")
     table.caption = "\n".join(notes) or None
     return table
 
@@ -77,7 +82,8 @@ def eval_trace(
 ) -> None:
     """Replay a job trace in time order: predict each job at submission, learn each
     label only once it could have been observed; compare qstream's online model
-    with the running median and an offline gradient-boosted baseline.
+    with the running median, the last value known on the backend and an offline
+    gradient-boosted baseline.
     """
     if target not in _TARGETS:
         raise typer.BadParameter(f"unknown target {target!r}; choose run_s or queue_s",
@@ -109,3 +115,49 @@ def eval_trace(
     if not out.is_terminal:  # piped or captured: do not wrap at rich's default 80 columns
         out = Console(width=160)
     out.print(_table(report))
+
+
+_KINDS = ("pending-jobs", "regime-change")
+
+
+@app.command("make-trace")
+def make_trace(
+    out: Annotated[Path, typer.Option("--out", help="trace CSV to write")],
+    kind: Annotated[str, typer.Option(help="pending-jobs | regime-change")] = "pending-jobs",
+    jobs: Annotated[int, typer.Option(min=1, help="jobs in the trace")] = 4000,
+    seed: Annotated[int, typer.Option(help="seed of every draw")] = 0,
+    unknown_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="share of rows with empty shots, num_qubits and depth")] = 1.0 / 3.0,
+    regime_backend: Annotated[str, typer.Option(
+        help="regime-change: the backend whose queue jumps")] = "ibm_hanoi",
+    regime_factor: Annotated[float, typer.Option(help="regime-change: the jump factor")] = 10.0,
+) -> None:
+    """Write a job trace built from the real IBM pending-jobs series (2023-11).
+
+    pending-jobs: every backend of the series, queue wait behind its real pending
+    jobs. regime-change: the same on four backends, and from mid-trace on the
+    regime backend's queue is REGIME_FACTOR times longer. Reproducible from
+    the arguments; see qstream/core/trace_synth.py.
+    """
+    if kind not in _KINDS:
+        raise typer.BadParameter(f"unknown kind {kind!r}; choose {' or '.join(_KINDS)}",
+                                 param_hint="--kind")
+    from qstream.core.trace import write_trace
+    from qstream.core.trace_synth import pending_jobs_trace
+
+    try:
+        if kind == "pending-jobs":
+            trace = pending_jobs_trace(jobs, seed=seed, unknown_share=unknown_share)
+        else:
+            others = tuple(b for b in REGIME_OTHERS if b != regime_backend)[:3]
+            trace = pending_jobs_trace(jobs, seed=seed, unknown_share=unknown_share,
+                                       backends=(regime_backend, *others),
+                                       regime_backend=regime_backend, regime_factor=regime_factor)
+        n = write_trace(trace, out)
+    except QStreamError as exc:
+        fail(exc)
+    _err.print(f"wrote {n} jobs to {escape(str(out))}", highlight=False)
+
+
+#: The other backends of a regime-change trace (three are used): quiet to busy queues.
+REGIME_OTHERS = ("ibm_algiers", "ibm_cairo", "ibm_nazca", "ibm_brisbane")

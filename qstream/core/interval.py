@@ -123,6 +123,11 @@ class ConformalInterval:
         w.add(residual)
         self._all.add(residual)
 
+    def reset(self, key: Hashable) -> None:
+        """Forget ``key``'s residuals (after a regime change); it borrows the pooled
+        window until it has ``min_residuals`` again."""
+        self._keys.pop(key, None)
+
     def offsets(self, key: Hashable) -> tuple[float, float] | None:
         """Return ``(lo, hi)`` to add to a point prediction, or ``None`` without enough residuals."""
         w = self._keys.get(key)

@@ -11,9 +11,9 @@ submitted_at       yes       ISO 8601 timestamp (``Z`` or ``+HH:MM`` offset; nai
                              or seconds since the Unix epoch (a plain number)
 backend            yes       free text
 n_circuits         yes       int >= 1
-shots              yes       int >= 1, per circuit
-num_qubits         yes       int >= 1, the widest circuit
-depth              yes       int >= 0
+shots              yes (*)   int >= 1, per circuit
+num_qubits         yes (*)   int >= 1, the widest circuit
+depth              yes (*)   int >= 0
 two_qubit_gates    no        int >= 0
 gates              no        int >= 0
 queue_s            no        float >= 0, seconds from submission to start
@@ -24,7 +24,10 @@ status             no        ``DONE``, ``ERROR`` or ``CANCELLED`` (any case); em
 Integers may be written as integral floats (``12.0``): pandas writes an integer
 column with empty cells that way. *Required* means the header must have the
 column (else :class:`~qstream.errors.ValidationError`) and every row a value in
-it; optional columns may be missing from the header altogether.
+it, except the circuit features marked (*) (:data:`FEATURE_COLUMNS`): a row with
+one of them empty is still a real observation of queue wait on that backend at
+that time (in real exports that can be a third of all jobs), so it is read with
+the feature ``None``. Optional columns may be missing from the header altogether.
 
 Rows that cannot be read (bad timestamp, non-numeric or non-finite number, a
 negative value, ``n_circuits < 1``, unknown status, a missing required value,
@@ -73,8 +76,10 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "submitted_at", "backend", "n_circuits", "shots", "num_qubits", "depth",
     "two_qubit_gates", "gates", "queue_s", "run_s", "status",
 )
-#: Columns the header must have; every row needs a value in each.
+#: Columns the header must have; every row needs a value in each but the features.
 REQUIRED_COLUMNS: tuple[str, ...] = TRACE_COLUMNS[:6]
+#: Required columns whose cell may be empty (the circuit's shape is unknown).
+FEATURE_COLUMNS: tuple[str, ...] = ("shots", "num_qubits", "depth")
 #: Job states a trace may record; an empty ``status`` cell means ``DONE``.
 STATUSES: tuple[str, ...] = ("DONE", "ERROR", "CANCELLED")
 
@@ -98,9 +103,11 @@ class TraceJob:
     backend:
         Backend name as the trace spells it.
     n_circuits, shots:
-        Circuits in the job and shots per circuit (both >= 1).
+        Circuits in the job and shots per circuit (both >= 1); ``shots`` is
+        ``None`` when unknown.
     num_qubits, depth:
-        Width of the widest circuit (>= 1) and its depth (>= 0).
+        Width of the widest circuit (>= 1) and its depth (>= 0), ``None`` when
+        unknown.
     two_qubit_gates, gates:
         Two-qubit gates and all gates (>= 0), ``None`` when unknown.
     queue_s, run_s:
@@ -114,14 +121,19 @@ class TraceJob:
     submitted_at_s: float
     backend: str
     n_circuits: int
-    shots: int
-    num_qubits: int
-    depth: int
+    shots: int | None
+    num_qubits: int | None
+    depth: int | None
     two_qubit_gates: int | None = None
     gates: int | None = None
     queue_s: float | None = None
     run_s: float | None = None
     status: str = "DONE"
+
+    @property
+    def features_known(self) -> bool:
+        """Whether ``shots``, ``num_qubits`` and ``depth`` are all known."""
+        return self.shots is not None and self.num_qubits is not None and self.depth is not None
 
     @property
     def started_at_s(self) -> float | None:
@@ -252,7 +264,7 @@ def _parse_row(line: int, cells: list[str], index: dict[str, int]) -> TraceJob |
         return cells[i].strip() if i is not None and i < len(cells) else ""
 
     problems: list[str] = []
-    missing = [name for name in REQUIRED_COLUMNS if not cell(name)]
+    missing = [name for name in REQUIRED_COLUMNS if name not in FEATURE_COLUMNS and not cell(name)]
     if missing:
         problems.append(f"missing {', '.join(missing)}")
 
@@ -280,8 +292,7 @@ def _parse_row(line: int, cells: list[str], index: dict[str, int]) -> TraceJob |
     except ValueError as exc:
         status = "DONE"
         problems.append(f"status: {exc}")
-    if (problems or submitted_at_s is None or n_circuits is None or shots is None
-            or num_qubits is None or depth is None):
+    if problems or submitted_at_s is None or n_circuits is None:
         return TraceRowError(line, "; ".join(problems))
     return TraceJob(line, submitted_at_s, cell("backend"), n_circuits, shots, num_qubits, depth,
                     two_qubit_gates, gates, queue_s, run_s, status)
@@ -463,8 +474,8 @@ def _write(jobs: Iterable[TraceJob], stream: TextIO) -> int:
     n = 0
     for job in jobs:
         writer.writerow([
-            _format_time(job.submitted_at_s), job.backend, job.n_circuits, job.shots,
-            job.num_qubits, job.depth, _cell(job.two_qubit_gates), _cell(job.gates),
+            _format_time(job.submitted_at_s), job.backend, job.n_circuits, _cell(job.shots),
+            _cell(job.num_qubits), _cell(job.depth), _cell(job.two_qubit_gates), _cell(job.gates),
             _cell(job.queue_s), _cell(job.run_s), job.status,
         ])
         n += 1

@@ -23,7 +23,9 @@ Models, on the same rows
     target unless one is given; it learns the residual of each prediction for
     its interval, except of a cold-start prediction made before any label was
     known),
-    ``running_median`` (:class:`~qstream.core.trace_model.RunningMedianModel`),
+    ``running_median`` (:class:`~qstream.core.trace_baselines.RunningMedianModel`),
+    ``last_value`` (:class:`~qstream.core.trace_baselines.LastValueModel`: the last
+    label known on the backend, with the same delayed labels),
     and optionally an injected offline baseline (``offline_hgb`` in the CLI,
     :mod:`qstream.offline_model`): fitted once on the first half of the trace
     (by submission order: the labels of those jobs known at the split time,
@@ -54,7 +56,8 @@ import numpy as np
 import numpy.typing as npt
 
 from qstream.core.trace import TraceJob, TraceReadResult
-from qstream.core.trace_model import OnlineTraceModel, RunningMedianModel, default_online_model
+from qstream.core.trace_baselines import LastValueModel, RunningMedianModel
+from qstream.core.trace_model import OnlineTraceModel, default_online_model
 from qstream.errors import ConfigError, ValidationError
 
 Target = Literal["run_s", "queue_s"]
@@ -67,6 +70,16 @@ MIN_OFFLINE_TRAIN = 10
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+
+class Baseline(Protocol):
+    """An online baseline: :class:`RunningMedianModel`, :class:`LastValueModel`."""
+
+    def predict(self, job: TraceJob) -> tuple[float, bool]:
+        """``(prediction_s, known)``; ``known`` is False when no label was known."""
+
+    def learn(self, job: TraceJob, y: float) -> None:
+        """Learn the label ``y`` (seconds) of ``job``."""
 
 
 class OfflineBaseline(Protocol):
@@ -179,9 +192,15 @@ class TraceEvaluation:
     second_half, no_label_known:
         Row masks: submitted in the second half; predicted before any label was known.
     models:
-        ``"online"``, ``"running_median"`` and, when given, ``"offline_hgb"``.
+        ``"online"``, ``"running_median"``, ``"last_value"`` and, when given,
+        ``"offline_hgb"``.
     lo, hi:
         The online model's 80% interval (seconds; NaN before it has one).
+    unknown_features:
+        Rows with an unknown ``shots``, ``num_qubits`` or ``depth``: ``n``;
+        ``used``, scored (predicted from the known features, label learned);
+        ``learned_only``, label learned but not scored (``run_s`` of a job not
+        ``DONE``); ``skipped``, no label of the target to score or learn.
     """
 
     target: str
@@ -197,6 +216,8 @@ class TraceEvaluation:
     models: dict[str, ModelResult]
     lo: FloatArray
     hi: FloatArray
+    unknown_features: dict[str, int] = field(
+        default_factory=lambda: {"n": 0, "used": 0, "learned_only": 0, "skipped": 0})
 
     @property
     def after_warmup(self) -> BoolArray:
@@ -230,10 +251,10 @@ class TraceEvaluation:
         -------
         dict
             ``{"second_half": {model: metrics}, "all_after_warmup": {"online": ...,
-            "running_median": ...}}``. Online metrics add ``interval_coverage``
+            "running_median": ..., "last_value": ...}}``. Online metrics add ``interval_coverage``
             (share of actuals inside the 80% interval), ``interval_width_ratio``
-            (mean ``(hi - lo) / pred``) and ``n_interval``; online and running
-            median add ``n_no_prediction`` (rows predicted before any label was
+            (mean ``(hi - lo) / pred``) and ``n_interval``; online and the online
+            baselines add ``n_no_prediction`` (rows predicted before any label was
             known: 0 s); the offline baseline adds ``fit_s``, ``n_train`` and
             ``predict_one_us``.
         """
@@ -241,7 +262,7 @@ class TraceEvaluation:
         return {
             "second_half": {name: self._model_metrics(name, second) for name in self.models},
             "all_after_warmup": {name: self._model_metrics(name, self.after_warmup)
-                                 for name in ("online", "running_median")},
+                                 for name in self.models if name != "offline_hgb"},
         }
 
     def report(self, read: TraceReadResult, trace: str) -> dict[str, Any]:
@@ -256,6 +277,7 @@ class TraceEvaluation:
             "n_completion_time_assumed": self.n_completion_time_assumed,
             "warmup": self.warmup,
             "split_at_s": None if math.isnan(self.split_at_s) else self.split_at_s,
+            "rows_unknown_features": dict(self.unknown_features),
             **self.metrics(),
         }
 
@@ -276,7 +298,8 @@ def evaluate_trace(
     offline: OfflineBaseline | None = None,
     columns: Sequence[str] | None = None,
 ) -> TraceEvaluation:
-    """Evaluate the online model, the running median and ``offline`` prequentially.
+    """Evaluate the online model, the running median, the last value and ``offline``
+    prequentially.
 
     Parameters
     ----------
@@ -310,7 +333,8 @@ def evaluate_trace(
         raise ValidationError(f"the trace has no {target} column to evaluate", reason="trace_header")
     jobs = sorted(jobs, key=lambda j: j.submitted_at_s)
     online = online if online is not None else default_online_model(target)
-    median = RunningMedianModel()
+    baselines: dict[str, Baseline] = {"running_median": RunningMedianModel(),
+                                      "last_value": LastValueModel()}
     mid = len(jobs) // 2
     split_at_s = jobs[mid].submitted_at_s if jobs else math.nan
 
@@ -320,13 +344,14 @@ def evaluate_trace(
     pred_online: list[float] = []
     lo: list[float] = []
     hi: list[float] = []
-    pred_median: list[float] = []
+    pred_base: dict[str, list[float]] = {name: [] for name in baselines}
     no_label: list[bool] = []
     n_assumed = 0
     n_learned = 0
-    t_predict = {"online": 0.0, "running_median": 0.0}
-    t_learn = {"online": 0.0, "running_median": 0.0}
+    t_predict = dict.fromkeys(("online", *baselines), 0.0)
+    t_learn = dict.fromkeys(("online", *baselines), 0.0)
     n_predicted = 0
+    unknown = {"n": 0, "used": 0, "learned_only": 0, "skipped": 0}
     clock = time.perf_counter
     for i, job in enumerate(jobs):
         while pending and pending[0][0] <= job.submitted_at_s:
@@ -335,22 +360,28 @@ def evaluate_trace(
             assert y is not None
             t0 = clock()
             online.learn(jobs[k], y, predicted)
-            t1 = clock()
-            median.learn(jobs[k], y)
-            t2 = clock()
-            t_learn["online"] += t1 - t0
-            t_learn["running_median"] += t2 - t1
+            t_learn["online"] += clock() - t0
+            for name, base in baselines.items():
+                t0 = clock()
+                base.learn(jobs[k], y)
+                t_learn[name] += clock() - t0
             n_learned += 1
         arrival = label_arrival_s(job, target)
+        if not job.features_known:
+            unknown["n"] += 1
+            unknown["skipped" if arrival is None else "used" if is_scored(job, target)
+                    else "learned_only"] += 1
         if arrival is None:
             continue
         t0 = clock()
         p, p_lo, p_hi = online.predict(job)
-        t1 = clock()
-        m, known = median.predict(job)
-        t2 = clock()
-        t_predict["online"] += t1 - t0
-        t_predict["running_median"] += t2 - t1
+        t_predict["online"] += clock() - t0
+        base_pred: dict[str, float] = {}
+        known = False
+        for name, base in baselines.items():
+            t0 = clock()
+            base_pred[name], known = base.predict(job)
+            t_predict[name] += clock() - t0
         n_predicted += 1
         # A cold-start prediction (0 s, no label known) says nothing about the model's
         # residuals: it would put a log1p(label) outlier into the interval's window.
@@ -361,7 +392,8 @@ def evaluate_trace(
             pred_online.append(p)
             lo.append(math.nan if p_lo is None else p_lo)
             hi.append(math.nan if p_hi is None else p_hi)
-            pred_median.append(m)
+            for name, value in base_pred.items():
+                pred_base[name].append(value)
             no_label.append(not known)
 
     def per_event_us(name: str) -> float | None:
@@ -373,8 +405,8 @@ def evaluate_trace(
     second_half = np.array([i >= mid for i in rows], dtype=np.bool_)
     models = {
         "online": ModelResult(np.array(pred_online, dtype=np.float64), per_event_us("online")),
-        "running_median": ModelResult(np.array(pred_median, dtype=np.float64),
-                                      per_event_us("running_median")),
+        **{name: ModelResult(np.array(values, dtype=np.float64), per_event_us(name))
+           for name, values in pred_base.items()},
     }
     if offline is not None:
         models["offline_hgb"] = _run_offline(offline, jobs, target, mid, split_at_s,
@@ -386,6 +418,7 @@ def evaluate_trace(
         backends=[jobs[i].backend for i in rows], actual=actual, second_half=second_half,
         no_label_known=np.array(no_label, dtype=np.bool_), models=models,
         lo=np.array(lo, dtype=np.float64), hi=np.array(hi, dtype=np.float64),
+        unknown_features=unknown,
     )
 
 

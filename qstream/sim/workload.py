@@ -151,21 +151,24 @@ def trace_tasks(jobs: Sequence[TraceJob], *, kinds: tuple[str, ...] | None = ("q
 
     Each job becomes ``n_circuits`` circuits of the row's shape. Unknown gate
     counts are estimated (``gates = depth x num_qubits``, ``two_qubit_gates =
-    gates / 3``). Trace jobs ran on quantum hardware, so by default they may run
+    gates / 3``); a job with unknown ``shots``, ``num_qubits`` or ``depth`` is
+    left out (its circuit cannot be built). Trace jobs ran on quantum hardware, so by default they may run
     only on QPUs. ``speedup`` divides the inter-arrival times (a load knob).
 
     Raises
     ------
     ConfigError
-        On an empty trace or a non-positive ``speedup``.
+        On a trace without a job of known shape, or a non-positive ``speedup``.
     """
-    if not jobs:
+    if not any(j.features_known for j in jobs):
         raise ConfigError("the trace has no valid jobs to replay")
     if not speedup > 0:
         raise ConfigError(f"speedup must be > 0, got {speedup}")
     t0 = min(j.submitted_at_s for j in jobs)
     tasks: list[SimTask] = []
     for i, j in enumerate(sorted(jobs, key=lambda j: (j.submitted_at_s, j.line))):
+        if j.shots is None or j.num_qubits is None or j.depth is None:
+            continue  # a circuit of unknown shape cannot be simulated
         gates = j.gates if j.gates is not None else max(j.depth * j.num_qubits, 1)
         two_q = j.two_qubit_gates if j.two_qubit_gates is not None else gates // 3
         f = CircuitFeatures(num_qubits=j.num_qubits, depth=j.depth, two_qubit_gates=two_q,

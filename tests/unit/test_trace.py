@@ -65,7 +65,6 @@ def test_good_row_is_parsed_field_by_field() -> None:
     ("0,b,1,1,1,1,,,,,FAILED", "status: 'FAILED' is not DONE, ERROR or CANCELLED"),
     ("0,,1,1,1,1,,,,,", "missing backend"),
     (",b,,1,1,1,,,,,", "missing submitted_at, n_circuits"),
-    ("0,b,1,1", "missing num_qubits, depth"),
     ("0,b,1,1,1,1,,,,,,extra", "12 cells but the header has 11"),
 ])
 def test_malformed_row_is_reported_with_its_line_and_skipped(row: str, reason: str) -> None:
@@ -223,3 +222,21 @@ def test_read_never_raises_on_near_valid_rows(rows: list[tuple[object, object, o
         assert job.n_circuits >= 1 and (job.queue_s is None or job.queue_s >= 0.0)
     times = [j.submitted_at_s for j in result.jobs]
     assert times == sorted(times)
+
+
+@pytest.mark.parametrize("row, missing", [
+    ("0,b,1,,5,10,,,30,2,", {"shots"}),
+    ("0,b,1,100,,,,,30,2,", {"num_qubits", "depth"}),
+    ("0,b,1,,,,,,30,,", {"shots", "num_qubits", "depth"}),
+    ("0,b,1,1", {"num_qubits", "depth"}),  # a short row: the missing cells are empty
+])
+def test_row_with_unknown_circuit_features_is_read_with_none(row: str, missing: set[str]) -> None:
+    result = read(f"{HEADER}\n{row}\n")
+    assert result.errors == []
+    [job] = result.jobs
+    assert {name for name in ("shots", "num_qubits", "depth") if getattr(job, name) is None} == missing
+    assert not job.features_known
+    out = io.StringIO()
+    write_trace(result.jobs, out)
+    [back] = read_trace(io.StringIO(out.getvalue())).jobs
+    assert replace(back, line=0) == replace(job, line=0)

@@ -13,13 +13,15 @@ from helpers.trace import constant_delay_jobs, mixed_fleet_jobs, synthetic_jobs
 
 from qstream.core.run_time_fit import RunTimeFit
 from qstream.core.trace import TraceJob
+from qstream.core.trace_baselines import RunningMedianModel
 from qstream.core.trace_eval import (
     evaluate_trace,
     is_scored,
+    label,
     label_arrival_s,
     prediction_metrics,
 )
-from qstream.core.trace_model import RUN_UNIT_S, OnlineTraceModel, RunningMedianModel
+from qstream.core.trace_model import RUN_UNIT_S, OnlineTraceModel
 from qstream.errors import ConfigError, ValidationError
 
 # -- leakage -----------------------------------------------------------------------------
@@ -291,3 +293,42 @@ def test_running_median_model_falls_back_to_all_backends() -> None:
     assert rm.predict(b) == (6.0, True)
     rm.learn(b, 100.0)
     assert rm.predict(b) == (100.0, True) and rm.predict(a) == (6.0, True)
+
+
+def test_last_value_baseline_uses_the_last_arrived_label_of_the_backend() -> None:
+    # Job i is submitted at t = i and its run_s label arrives at exactly i + 50: the
+    # last-value prediction for job j is the label of job j - 50 (the last one arrived).
+    delay = 50.0
+    jobs = constant_delay_jobs(300, delay)
+    ev = evaluate_trace(jobs, "run_s")
+    last = ev.models["last_value"].pred
+    for j in range(300):
+        assert last[j] == (1.0 + (j - 50) / 64.0 if j >= 50 else 0.0), j
+    m = ev.metrics()
+    assert set(m["all_after_warmup"]) == {"online", "running_median", "last_value"}
+    assert m["second_half"]["last_value"]["n"] == m["second_half"]["online"]["n"]
+
+
+@pytest.mark.parametrize("target", ["queue_s", "run_s"])
+def test_rows_with_unknown_features_are_used_and_counted(target: str) -> None:
+    # Every third job lost its shape; one of them also lost its labels, one is an ERROR.
+    jobs = synthetic_jobs(600, seed=5)
+    lost = [replace(j, shots=None, num_qubits=None, depth=None) if i % 3 == 0 else j
+            for i, j in enumerate(jobs)]
+    lost[3] = replace(lost[3], queue_s=None, run_s=None)
+    lost[6] = replace(lost[6], status="ERROR")
+    ev = evaluate_trace(lost, target, warmup=20)  # type: ignore[arg-type]
+    unknown_jobs = [j for j in lost if not j.features_known]
+    assert len(unknown_jobs) == 200
+    no_label = [j for j in unknown_jobs if label(j, target) is None]  # type: ignore[arg-type]
+    scored = [j for j in unknown_jobs if is_scored(j, target)]  # type: ignore[arg-type]
+    assert lost[3] in no_label and (lost[6] not in scored) == (target == "run_s")
+    assert ev.unknown_features == {"n": 200, "used": len(scored), "skipped": len(no_label),
+                                   "learned_only": 200 - len(scored) - len(no_label)}
+    # They are scored, and predicted from what is known (no cold start after warm-up).
+    unknown_lines = {j.line for j in lost if not j.features_known}
+    rows = np.array([line in unknown_lines for line in ev.lines])
+    assert rows.sum() == len(scored)
+    assert (ev.models["online"].pred[rows][20:] > 0.0).all()
+    assert ev.actual.size == sum(is_scored(j, target) for j in lost)  # type: ignore[arg-type]
+    assert evaluate_trace(jobs, target).unknown_features["n"] == 0  # type: ignore[arg-type]
