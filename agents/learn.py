@@ -107,7 +107,7 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
             await act(rt, rt.anomalies.observe(event["backend"], success=False, at_s=now_s),
                       None)
         await on_failure(rt, event, now_s)
-    await reallocate.reallocate_now(rt)
+    await reallocate.after_execution(rt)
     await rt.release()
 
 

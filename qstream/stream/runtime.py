@@ -90,6 +90,8 @@ class Runtime:
         self.predictor = Predictor(specs)
         # Online anomaly detectors per backend, fed by the learn agent (qstream.core.anomaly).
         self.anomalies = FleetMonitor()
+        # (perf_counter at its start, wall seconds it took) of the last reallocation pass.
+        self.realloc_pass: tuple[float, float] = (0.0, 0.0)
         # Calibration each backend last published (backend_status); the spec may differ
         # while a suspected drift inflates its errors.
         self.published_calibration: dict[str, CalibrationSummary | None] = {

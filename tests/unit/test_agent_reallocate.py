@@ -57,3 +57,29 @@ def test_the_timer_of_a_standby_worker_does_nothing() -> None:
     h.rt.owner = True
     run(reallocate.tick(h.rt))
     assert len(calls) == 1
+
+
+def test_after_an_execution_a_slow_recent_pass_is_not_repeated() -> None:
+    import time
+
+    h, _ = harness(with_executor=False, fleet=FLEET)
+    calls: list[float] = []
+
+    def slow_pass(now_s: float) -> list[Reallocation]:
+        calls.append(now_s)
+        time.sleep(reallocate.SLOW_PASS_S * 2)
+        return []
+
+    h.rt.scheduler.reallocate = slow_pass
+    run(reallocate.after_execution(h.rt))            # no pass yet: runs
+    run(reallocate.after_execution(h.rt))            # slow and recent: skipped
+    assert len(calls) == 1
+    started, took_s = h.rt.realloc_pass
+    assert took_s >= reallocate.SLOW_PASS_S
+    h.rt.realloc_pass = (started - took_s / reallocate.MAX_SHARE, took_s)
+    run(reallocate.after_execution(h.rt))            # long enough ago: runs
+    run(reallocate.reallocate_now(h.rt))             # the periodic pass never skips
+    assert len(calls) == 3
+    h.rt.realloc_pass = (time.perf_counter(), reallocate.SLOW_PASS_S / 2)
+    run(reallocate.after_execution(h.rt))            # a fast pass always runs again
+    assert len(calls) == 4
