@@ -53,6 +53,10 @@ class Entry:
     price_usd: float = 0.0  # predicted price on `backend` (what it holds of its task's budget)
     # Backends running a hedge copy -> that copy's predicted price.
     copy_price_usd: dict[str, float] = field(default_factory=dict)
+    # Its shape id in the reallocation sweep's table, and that table's generation
+    # (:class:`qstream.core.scheduler.sweep.ShapeTable`); -1: not yet assigned.
+    shape: int = -1
+    shape_gen: int = -1
 
     def held_usd(self) -> float:
         """Predicted price of this entry and of every hedge copy of it (USD)."""
