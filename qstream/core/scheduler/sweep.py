@@ -96,28 +96,26 @@ class ShapeTable:
         """Shape id per entry (-1: a sub-task with a budget, scored one by one)."""
         if names != self._names or len(self._ids) > _SHAPE_LIMIT:
             self._reset(names)
-        gen, ids, reps = self.gen, self._ids, self._reps
-        out = []
-        for e in entries:
-            if e.shape_gen == gen:
-                out.append(e.shape)
-                continue
-            s = e.subtask
-            if s.budget_usd is not None:
-                sid = -1
-            else:
-                key = (s.features, s.shots, s.allowed_backends, s.weights)
-                found = ids.get(key)
-                if found is None:
-                    found = ids[key] = len(reps)
-                    reps.append(s)
-                    if found >= self.q.shape[0]:
-                        self._grow()
-                    self.w[found] = (s.weights.time, s.weights.error, s.weights.cost)
-                sid = found
-            e.shape, e.shape_gen = sid, gen
-            out.append(sid)
+        gen = self.gen
+        out = [e.shape if e.shape_gen == gen else self._assign(e) for e in entries]
         return np.array(out, dtype=np.intp)
+
+    def _assign(self, e: Entry) -> int:
+        s = e.subtask
+        if s.budget_usd is not None:
+            sid = -1
+        else:
+            key = (s.features, s.shots, s.allowed_backends, s.weights)
+            found = self._ids.get(key)
+            if found is None:
+                found = self._ids[key] = len(self._reps)
+                self._reps.append(s)
+                if found >= self.q.shape[0]:
+                    self._grow()
+                self.w[found] = (s.weights.time, s.weights.error, s.weights.cost)
+            sid = found
+        e.shape, e.shape_gen = sid, self.gen
+        return sid
 
     def refresh(self, scorer: Scorer) -> None:
         """Fill every shape's row, re-predicting the columns whose predictions may have moved."""
