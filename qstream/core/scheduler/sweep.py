@@ -56,9 +56,8 @@ class ShapeTable:
         self._reps: list[SubTask] = []
         self._names: list[str] = []
         self._stamps: list[tuple[object, ...] | None] = []
-        self._done: list[int] = []  # rows valid per column
+        self._colgen: list[int] = []  # per column: bumped when its stamp changes
         self._up_epoch = -1
-        self._up_done = 0
         self._alloc(64, 0)
 
     def _alloc(self, rows: int, cols: int) -> None:
@@ -68,13 +67,16 @@ class ShapeTable:
         self.price = np.zeros((rows, cols))
         self.up = np.zeros((rows, cols), dtype=bool)
         self.w = np.zeros((rows, 3))
+        # Column generation each cell was predicted at (-1: never); capability known per row.
+        self.valid = np.full((rows, cols), -1, dtype=np.int64)
+        self.up_ok = np.zeros(rows, dtype=bool)
 
     def _grow(self) -> None:
-        old = (self.q, self.r, self.err, self.price, self.up, self.w)
+        old = (self.q, self.r, self.err, self.price, self.up, self.w, self.valid, self.up_ok)
         rows, cols = self.q.shape
         self._alloc(2 * rows, cols)
-        for new, prev in zip((self.q, self.r, self.err, self.price, self.up, self.w), old,
-                             strict=True):
+        for new, prev in zip((self.q, self.r, self.err, self.price, self.up, self.w,
+                              self.valid, self.up_ok), old, strict=True):
             new[:rows] = prev
 
     def forget(self, backend: str) -> None:
@@ -88,8 +90,8 @@ class ShapeTable:
         self._reps.clear()
         self._names = list(names)
         self._stamps = [None] * len(names)
-        self._done = [0] * len(names)
-        self._up_epoch, self._up_done = -1, 0
+        self._colgen = [0] * len(names)
+        self._up_epoch = -1
         self._alloc(64, len(names))
 
     def shape_ids(self, entries: Sequence[Entry], names: Sequence[str]) -> NDArray[np.intp]:
@@ -117,31 +119,41 @@ class ShapeTable:
         e.shape, e.shape_gen = sid, self.gen
         return sid
 
-    def refresh(self, scorer: Scorer) -> None:
-        """Fill every shape's row, re-predicting the columns whose predictions may have moved."""
-        fleet, n = scorer.fleet, len(self._reps)
-        predictor = scorer.predictor
-        for c, b in enumerate(self._names):
-            stamp = (id(predictor), predictor.backend_version(b), fleet.pending_jobs[b],
-                     id(fleet.specs[b]))
-            if stamp != self._stamps[c]:
-                self._stamps[c], self._done[c] = stamp, 0
-            for k in range(self._done[c], n):
-                s = self._reps[k]
-                p = scorer.predict(b, s.features, s.shots)
-                self.q[k, c], self.r[k, c] = p.queue_s, p.run_s
-                self.err[k, c], self.price[k, c] = p.error, p.price_usd
-            self._done[c] = n
+    def refresh(self, scorer: Scorer, shape: NDArray[np.intp], cur: NDArray[np.intp]) -> None:
+        """Fill the cells the sweep reads: each present shape on the backends it may move
+        to and on the backend it sits on, re-predicting a backend's cells when its
+        predictions may have moved (never a backend that cannot run the shape)."""
+        fleet, predictor = scorer.fleet, scorer.predictor
+        n = len(self._reps)
         if fleet.epoch != self._up_epoch:
-            self._up_epoch, self._up_done = fleet.epoch, 0
+            self._up_epoch = fleet.epoch
+            self.up_ok[:] = False
+        known = shape >= 0
+        present = np.unique(shape[known])
         col = {b: c for c, b in enumerate(self._names)}
-        for k in range(self._up_done, n):
+        for k in present[~self.up_ok[present]].tolist():
             up, _, _ = fleet.candidates(self._reps[k])
             row = self.up[k]
             row[:] = False
             for b in up:
                 row[col[b]] = True
-        self._up_done = n
+            self.up_ok[k] = True
+        need = np.zeros((n, len(self._names)), dtype=bool)
+        need[present] = self.up[present]
+        need[shape[known], cur[known]] = True
+        for c, b in enumerate(self._names):
+            stamp = (id(predictor), predictor.backend_version(b), fleet.pending_jobs[b],
+                     id(fleet.specs[b]))
+            if stamp != self._stamps[c]:
+                self._stamps[c] = stamp
+                self._colgen[c] += 1
+            gen = self._colgen[c]
+            for k in np.flatnonzero(need[:, c] & (self.valid[:n, c] != gen)).tolist():
+                s = self._reps[k]
+                p = scorer.predict(b, s.features, s.shots)
+                self.q[k, c], self.r[k, c] = p.queue_s, p.run_s
+                self.err[k, c], self.price[k, c] = p.error, p.price_usd
+                self.valid[k, c] = gen
 
 
 def sweep(entries: Sequence[Entry], ledger: Ledger, scorer: Scorer, ahead: dict[str, float],
@@ -158,12 +170,12 @@ def sweep(entries: Sequence[Entry], ledger: Ledger, scorer: Scorer, ahead: dict[
     names = fleet.names
     col = {b: c for c, b in enumerate(names)}
     table: ShapeTable = scorer.shapes
-    shape = table.shape_ids(entries, names)
-    table.refresh(scorer)
     n = len(entries)
     if not n:
         return
+    shape = table.shape_ids(entries, names)
     cur_all = np.array([col[e.backend] for e in entries], dtype=np.intp)
+    table.refresh(scorer, shape, cur_all)
     barred_all = np.array(
         [col[e.moved_from[0]] if e.moved_from is not None and e.moved_from[1] == info else -1
          for e in entries], dtype=np.intp)
@@ -195,9 +207,10 @@ def sweep(entries: Sequence[Entry], ledger: Ledger, scorer: Scorer, ahead: dict[
         steps[rows + 1, cur] = dur
         acc = np.cumsum(steps, axis=0)
         w = table.w[sh]
-        total = (w[:, 0:1] * np.maximum(acc[:m] / cap + q + r, 0.0) / time_ref
-                 + w[:, 1:2] * np.minimum(np.maximum(table.err[sh], 0.0), 1.0)
-                 + w[:, 2:3] * np.maximum(table.price[sh], 0.0) / price_ref)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows go one by one
+            total = (w[:, 0:1] * np.maximum(acc[:m] / cap + q + r, 0.0) / time_ref
+                     + w[:, 1:2] * np.minimum(np.maximum(table.err[sh], 0.0), 1.0)
+                     + w[:, 2:3] * np.maximum(table.price[sh], 0.0) / price_ref)
         cand = table.up[sh]
         cur_ok = cand[rows, cur]
         has_bar = barred >= 0
