@@ -22,6 +22,7 @@ Run: ``.venv/bin/python scripts/bench_scheduler.py [--repeats 3] [--sizes 1000,1
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import time
@@ -79,8 +80,13 @@ def filled(specs: list[BackendSpec], policy: str, pending: int, seed: int) -> Sc
 
 
 def measure(specs: list[BackendSpec], policy: str, pending: int, decisions: int,
-            seed: int) -> dict[str, float]:
+            seed: int, freeze: bool = False) -> dict[str, float]:
     sched = filled(specs, policy, pending, seed)
+    if freeze:
+        # What is alive after warm-up leaves the collector's view (gc.freeze): a
+        # full collection no longer walks the pending work.
+        gc.collect()
+        gc.freeze()
     lat = []
     for s in subtasks(decisions, seed + 1000, "d"):
         for d in sched.submit(s, now_s=1.0):
@@ -98,6 +104,8 @@ def measure(specs: list[BackendSpec], policy: str, pending: int, decisions: int,
     sched.reallocate(now_s=3.0)
     out["drift"] = (time.perf_counter() - t0) * 1e3
     out["pending"] = float(sum(len(q) for q in sched.pending().values()))
+    if freeze:
+        gc.unfreeze()
     return out
 
 
@@ -107,11 +115,14 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=300)
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--fleets", default="6,30")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="gc.freeze() after each scheduler is filled and settled")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     fleets = [int(x) for x in args.fleets.split(",")]
     print(f"scheduler scale: median of {args.repeats} runs; decision p50/p99 over "
-          f"{args.decisions} submissions per run; times in ms")
+          f"{args.decisions} submissions per run; times in ms"
+          f"{'; gc.freeze() after warm-up' if args.gc_freeze else ''}")
     print(f"{'backends':>8} {'pending':>8} {'policy':20} {'dec p50':>8} {'dec p99':>8} "
           f"{'x rr p99':>8} {'realloc':>9} {'drift':>9}")
     for nb in fleets:
@@ -119,7 +130,7 @@ def main() -> None:
         for n in sizes:
             rows = {}
             for policy in ("round-robin", "predictive-realloc"):
-                runs = [measure(specs, policy, n, args.decisions, seed)
+                runs = [measure(specs, policy, n, args.decisions, seed, args.gc_freeze)
                         for seed in range(args.repeats)]
                 rows[policy] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             rr = rows["round-robin"]

@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from qstream.core.scheduler.budget import Budgets
 from qstream.core.scheduler.fairness import FairShare
@@ -28,6 +29,9 @@ from qstream.errors import ConfigError, SchedulerLookupError
 
 Key = tuple[float, float, int]
 """Release key ``(-priority, absolute deadline s, submission order)``: lower goes first."""
+
+
+_KEY_OF = attrgetter("key")
 
 
 def release_key(s: SubTask, seq: int) -> Key:
@@ -53,6 +57,10 @@ class Entry:
     price_usd: float = 0.0  # predicted price on `backend` (what it holds of its task's budget)
     # Backends running a hedge copy -> that copy's predicted price.
     copy_price_usd: dict[str, float] = field(default_factory=dict)
+    # Its shape id in the reallocation sweep's table, and that table's generation
+    # (:class:`qstream.core.scheduler.sweep.ShapeTable`); -1: not yet assigned.
+    shape: int = -1
+    shape_gen: int = -1
 
     def held_usd(self) -> float:
         """Predicted price of this entry and of every hedge copy of it (USD)."""
@@ -160,8 +168,8 @@ class Ledger:
 
     def pending_in_order(self) -> list[Entry]:
         """Every pending entry, across backends, in release-key order."""
-        return sorted((e for q in self.pending.values() for e in q.values()),
-                      key=lambda e: e.key)
+        return sorted([e for q in self.pending.values() for e in q.values()],
+                      key=_KEY_OF)
 
     def add_split(self, parent_id: str, part_ids: Sequence[str]) -> None:
         """Record that ``parent_id`` was split into the (already held) ``part_ids``."""

@@ -12,8 +12,9 @@ from dataclasses import replace
 
 from qstream.core.scheduler import budget
 from qstream.core.scheduler.budget import FIT_EPS_USD, Budgets
-from qstream.core.scheduler.ledger import Ledger
+from qstream.core.scheduler.ledger import Entry, Ledger
 from qstream.core.scheduler.scoring import Scorer
+from qstream.core.scheduler.sweep import sweep
 from qstream.core.scheduler.types import BackendScore, Hedge, Reallocation
 from qstream.core.subtask import SubTask
 
@@ -80,9 +81,9 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
     rank = fleet.rank
     time_ref, price_ref = cfg.scales.time_ref_s, cfg.scales.price_ref_usd
     keep, min_gain = 1.0 - cfg.realloc_margin, cfg.realloc_min_gain
-    entries = ledger.pending_in_order()
     moves: list[Reallocation] = []
-    for e in entries:
+
+    def one(e: Entry) -> None:
         s, left = _budgeted(ledger, budgets, e.subtask, scorer, own=False)
         cur = e.backend
         up, _, _ = fleet.candidates(s)
@@ -145,6 +146,8 @@ def reallocate(ledger: Ledger, scorer: Scorer, now_s: float,
         ledger.set_dur(e, chosen.prediction.queue_s + chosen.prediction.run_s)
         e.price_usd = chosen.prediction.price_usd
         ahead[e.backend] += e.dur_s
+
+    sweep(ledger.pending_in_order(), ledger, scorer, ahead, info, one)
     return moves
 
 

@@ -27,6 +27,7 @@ from qstream.core.prediction import Prediction
 from qstream.core.scheduler.fairness import FairShare
 from qstream.core.scheduler.fleet import Fleet
 from qstream.core.scheduler.ledger import Entry, Key, Ledger
+from qstream.core.scheduler.sweep import ShapeTable
 from qstream.core.scheduler.types import BackendScore, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.errors import ConfigError
@@ -71,10 +72,13 @@ class Scorer:
         self.policy = policy
         # backend -> (backend_version, pending_jobs, {(features, shots): Prediction})
         self._cache: dict[str, tuple[int, int, dict[tuple[CircuitFeatures, int], Prediction]]] = {}
+        # Per-shape predictions and capability for the reallocation sweep.
+        self.shapes = ShapeTable()
 
     def forget(self, backend: str) -> None:
         """Drop ``backend``'s cached predictions (its spec changed)."""
         self._cache.pop(backend, None)
+        self.shapes.forget(backend)
 
     def predict(self, backend: str, features: CircuitFeatures, shots: int) -> Prediction:
         """The (cached) prediction for ``shots`` shots of ``features`` on ``backend``."""
