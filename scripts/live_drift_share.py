@@ -21,8 +21,9 @@ change minus the control's. The first ``--warmup`` dispatches are left out of "b
 
 Seeds (chosen before any run, from the packaged data alone, by :func:`qualifying_seeds`):
 the first seeds >= 1 where the watched device's published GHZ-5 error rises by at least
-``--min-rise`` from day 0 to day 1 and its external queue stays at most 30 pending jobs
-over the first 200 emulated minutes (else it gets no work to lose).
+``--min-rise`` from day 0 to day 1, its external queue stays at most 30 pending jobs
+over the first 200 emulated minutes (else it gets no work to lose), and so does another
+device's (else the work has nowhere to go).
 
 Printed per run: each device's share of first dispatches before / after the split, and
 the median cost terms of the watched device in each window (which term moved); at the
@@ -60,7 +61,8 @@ def small_tasks(n_tasks: int, *, seed: int = 7, prefix: str | None = None) -> li
              "weights": WEIGHTS} for i in range(n_tasks)]
 
 
-def qualifying_seeds(watch: str, n: int, min_rise: float, max_pending: int = 30) -> list[int]:
+def qualifying_seeds(watch: str, others: list[str], n: int, min_rise: float,
+                     max_pending: int = 30) -> list[int]:
     """The first ``n`` seeds >= 1 that can show the effect (see the module docstring)."""
     from qstream.backends.ibm_emulated import device_spec
     from qstream.core.calibration_drift import DriftSeries, day_offset
@@ -77,15 +79,17 @@ def qualifying_seeds(watch: str, n: int, min_rise: float, max_pending: int = 30)
         cal = drift.scaled(spec.calibration, k, own=watch.removesuffix("_emu") == drift.reference)
         return 1.0 - replace(spec, calibration=cal).prior_esp(ghz5)
 
+    def short_queue(seed: int, name: str) -> bool:
+        offset = start_offset_s(seed, name, load.duration_s)
+        return max(load.pending_jobs(name.removesuffix("_emu"), m * 60.0, offset_s=offset)
+                   for m in range(200)) <= max_pending
+
     seeds: list[int] = []
     seed = 0
     while len(seeds) < n:
         seed += 1
-        if error(seed, 1) - error(seed, 0) < min_rise:
-            continue
-        offset = start_offset_s(seed, watch, load.duration_s)
-        if max(load.pending_jobs(watch.removesuffix("_emu"), m * 60.0, offset_s=offset)
-               for m in range(200)) <= max_pending:
+        if (error(seed, 1) - error(seed, 0) >= min_rise and short_queue(seed, watch)
+                and any(short_queue(seed, o) for o in others)):
             seeds.append(seed)
     return seeds
 
@@ -121,11 +125,13 @@ def describe(summary: dict[str, Any], idx: dict[str, list[int]], watch: str) -> 
     out: dict[str, Any] = {}
     for label, ids in idx.items():
         chosen = Counter(tl["dispatches"][i][1] for i in ids)
-        scores = [s for i in ids for s in tl["dispatch_scores"][i] if s["backend"] == watch]
-        med = {k: statistics.median(s[k] for s in scores) if scores else float("nan")
-               for k in ("total", "time", "error", "cost", "wait_s", "error_rate")}
+        terms: dict[str, dict[str, float]] = {}
+        for b in FLEET.split(","):
+            scores = [s for i in ids for s in tl["dispatch_scores"][i] if s["backend"] == b]
+            terms[b] = {k: statistics.median(s[k] for s in scores) if scores else float("nan")
+                        for k in ("total", "time", "error", "cost", "wait_s", "error_rate")}
         out[label] = {"n": len(ids), "share": chosen[watch] / max(len(ids), 1),
-                      "counts": dict(chosen), "terms": med}
+                      "counts": dict(chosen), "terms": terms}
     return out
 
 
@@ -138,12 +144,13 @@ def main() -> None:
     ap.add_argument("--day-s", type=float, default=5400.0)
     ap.add_argument("--time-scale", type=float, default=60.0)
     ap.add_argument("--watch", default="ibm_perth_emu")
-    ap.add_argument("--min-rise", type=float, default=0.05, help="GHZ-5 error rise, day 0 -> 1")
-    ap.add_argument("--warmup", type=int, default=15, help="first dispatches left out")
+    ap.add_argument("--min-rise", type=float, default=0.3, help="GHZ-5 error rise, day 0 -> 1")
+    ap.add_argument("--warmup", type=int, default=30, help="first dispatches left out")
     ap.add_argument("--faults", default="", help="also inject faults (QSTREAM_FAULTS)")
     args = ap.parse_args()
     seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
-             else qualifying_seeds(args.watch, args.seeds, args.min_rise))
+             else qualifying_seeds(args.watch, [b for b in FLEET.split(",") if b != args.watch],
+                                   args.seeds, args.min_rise))
     print(f"seeds: {seeds}", flush=True)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -162,11 +169,11 @@ def main() -> None:
         for arm in ("drift", "control"):
             for label in ("before", "after"):
                 w = row[arm][label]
-                t = w["terms"]
                 print(f"seed {seed} {arm:7s} {label:6s} n={w['n']:3d} "
-                      f"{args.watch}={w['share']:.0%} {w['counts']} | {args.watch} median "
-                      f"cost={t['total']:.3f} time={t['time']:.3f} error={t['error']:.3f} "
-                      f"wait_s={t['wait_s']:.1f} error_rate={t['error_rate']:.3f}", flush=True)
+                      f"{args.watch}={w['share']:.0%} {w['counts']} | median predicted "
+                      + "; ".join(f"{b.removesuffix('_emu')}: cost={t['total']:.2f} "
+                                  f"wait_s={t['wait_s']:.0f} error_rate={t['error_rate']:.3f}"
+                                  for b, t in w["terms"].items()), flush=True)
         print(f"seed {seed}: split after dispatch {split}; anomalies {row['anomalies']}; "
               f"completed {row['completed']} of {args.tasks}", flush=True)
     if not rows:
