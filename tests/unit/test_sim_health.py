@@ -75,3 +75,29 @@ def test_a_failure_burst_opens_the_breaker_and_work_fails_over() -> None:
 def test_a_fail_fault_needs_a_probability() -> None:
     with pytest.raises(ConfigError, match="fail probability"):
         Fault("b", 0.0, 1.0, "fail", 1.5)
+
+
+@pytest.mark.parametrize("policy", ["best-fidelity", "predictive"])
+def test_a_published_degradation_in_the_drift_replay_moves_work_away(policy: str) -> None:
+    # Seed 48 of the world (found by scanning seeds 0..299 of the three-device fleet):
+    # ibm_nairobi_emu is the best device on day 0 (GHZ-5 error 0.198) and publishes a
+    # broken day-1 snapshot (1.0); perth stays at 0.24-0.26, lagos at 0.68.
+    specs = fleet_specs(list(FLEET))
+    series = PendingJobsSeries([("2023-11-16T00:00:00Z", b.removesuffix("_emu"), "2", "1",
+                                 "active") for b in FLEET])
+    world = World(specs, seed=48, drift=True, series=series)
+    day_s = 86_400.0
+    tasks = [SimTask(f"t{i}", i * 900.0, (GHZ5,), 1000, CostWeights(1.0, 10.0, 1.0),
+                     kinds=("qpu",)) for i in range(int(2 * day_s / 900.0))]
+    holder: dict[str, Simulation] = {}
+    built = build(policy, specs, world, lambda: holder["sim"].now_s, seed=48)
+    sim = holder["sim"] = Simulation(specs, world, tasks, built.policy, built.estimator,
+                                     on_truth_change=built.on_truth_change)
+    r = sim.run()
+
+    def share(start_s: float, end_s: float) -> float:
+        starts = [b for t, b in r.starts if start_s <= t < end_s]
+        return sum(b == "ibm_nairobi_emu" for b in starts) / len(starts)
+
+    assert share(0.2 * day_s, day_s) > 0.8
+    assert share(day_s + 3600.0, 2 * day_s) < 0.1
