@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from qstream.core.ahmo import Outcome
-from qstream.core.anomaly import Anomaly, suspected_drift_factor
+from qstream.core.anomaly import Anomaly, lowered_spec
 from qstream.core.backend_spec import CalibrationSummary
 from qstream.core.features import CircuitFeatures
 from qstream.core.observation import ExecutionObservation
@@ -89,8 +89,11 @@ async def on_execution(rt: Runtime, event: dict[str, Any]) -> None:
                     observe(subtask_id, Outcome(time_s=obs.queue_s + obs.run_s,
                                                 error=obs.error, price_usd=obs.price_usd))
         losers = rt.scheduler.complete(subtask_id, now_s, backend=event["backend"])
-        await rt.health.record_outcome(event["backend"], True, rt.scheduler)
-        await act(rt, *found)  # after the outcome: a success must not close what it opens
+        # A half-open breaker closes on this success only if the detectors (which just
+        # scored it) no longer flag the backend.
+        await rt.health.record_outcome(event["backend"], True, rt.scheduler,
+                                       flagged=rt.anomalies.holds_breaker(event["backend"]))
+        await act(rt, *found)
         if losers:
             log.info("%s finished on %s first; stopping its copies on %s",
                      subtask_id, event["backend"], ", ".join(losers))
@@ -117,22 +120,23 @@ def watch(rt: Runtime, obs: ExecutionObservation) -> tuple[list[Anomaly], float 
     the predicted error (for :func:`act`)."""
     spec = rt.spec_by_name[obs.backend]
     pred = rt.predictor.predict(spec, obs.features, obs.shots, obs.pending_jobs)
-    found = rt.anomalies.observe(
-        obs.backend, run_s=(obs.run_s, pred.run_s), queue_s=(obs.queue_s, pred.queue_s),
-        error=(obs.error, pred.error), success=True, at_s=obs.at_s)
-    return found, pred.error
+    return rt.anomalies.observe_execution(obs, pred), pred.error
 
 
 async def act(rt: Runtime, found: list[Anomaly], predicted_error: float | None) -> None:
     """Publish each anomaly as an ``anomaly`` telemetry event and apply its action.
 
     - ``lower_placement`` (an ``error`` anomaly, suspected drift): the backend's spec
-      gets its calibrated errors x :func:`~qstream.core.anomaly.suspected_drift_factor`
-      (what the observed excess error says), so its ESP prior, its error predictions
+      gets its calibrated errors inflated (:func:`~qstream.core.anomaly.lowered_spec`,
+      what the observed excess error says), so its ESP prior, its error predictions
       and its placement drop until it publishes a new calibration
       (:func:`learn_calibration`).
     - ``open_breaker`` (run time, queue wait, failures): its circuit breaker opens
-      (:meth:`FleetHealth.trip`), which publishes a ``breaker`` event.
+      (:meth:`FleetHealth.trip`), which publishes a ``breaker`` event; it half-opens
+      after its cooldown and closes on a successful probe only once the detectors no
+      longer flag the backend (:meth:`FleetMonitor.holds_breaker`).
+
+    The simulator applies the same actions (:mod:`qstream.sim.engine`).
     """
     for a in found:
         event: dict[str, Any] = {
@@ -140,15 +144,9 @@ async def act(rt: Runtime, found: list[Anomaly], predicted_error: float | None) 
             "backend": a.backend, "signal": a.signal, "score": a.score, "action": a.action,
             "evidence": a.evidence()}
         if a.action == "lower_placement":
-            spec = rt.spec_by_name[a.backend]
-            factor = suspected_drift_factor(predicted_error or 0.0, a.value - a.median)
-            if spec.calibration is not None and factor > 1.0:
-                event["factor"] = factor
-                cal = spec.calibration
-                spec = replace(spec, calibration=replace(
-                    cal, one_qubit_error=min(cal.one_qubit_error * factor, 1.0),
-                    two_qubit_error=min(cal.two_qubit_error * factor, 1.0),
-                    readout_error=min(cal.readout_error * factor, 1.0)))
+            lowered = lowered_spec(rt.spec_by_name[a.backend], a, predicted_error)
+            if lowered is not None:
+                spec, event["factor"] = lowered
                 rt.spec_by_name[a.backend] = spec
                 rt.scheduler.update_spec(spec)
         log.warning("anomaly on %s: %s z=%.1f (%s)", a.backend, a.signal, a.score, a.action)

@@ -29,6 +29,7 @@ Usage::
 
     .venv/bin/python scripts/bench_pipeline.py --sequential 60 --burst 1000,10000
     .venv/bin/python scripts/bench_pipeline.py --only qstream --sequential 100 --burst 1000
+    .venv/bin/python scripts/bench_pipeline.py --worker-python ../old/.venv/bin/python  # before
 """
 
 from __future__ import annotations
@@ -159,11 +160,12 @@ class Client:
         return n / (max(ends) - sent[0][0]), lat
 
 
-def start_pipeline(kind: str, broker: EmbeddedBroker, log: Path) -> subprocess.Popen[bytes]:
+def start_pipeline(kind: str, broker: EmbeddedBroker, log: Path,
+                   worker_python: str) -> subprocess.Popen[bytes]:
     if kind == "null":
         cmd = [sys.executable, __file__, "--null-forwarder", broker.bootstrap]
     else:
-        cmd = [str(Path(sys.executable).with_name("qstream")), "worker", "--broker", broker.url,
+        cmd = [worker_python, "-c", "from qstream.cli import app; app()", "worker", "--broker", broker.url,
                "--fleet", "cpu_statevector"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
@@ -174,7 +176,7 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> dict[st
         from qstream.stream.topics import ensure_topics, pipeline_topics
 
         await ensure_topics(broker.bootstrap, pipeline_topics(["cpu_statevector"]))
-        proc = start_pipeline(kind, broker, workdir / f"{kind}.log")
+        proc = start_pipeline(kind, broker, workdir / f"{kind}.log", args.worker_python)
         try:
             async with Client(broker.bootstrap) as client:
                 ready_t0 = time.perf_counter()
@@ -214,6 +216,9 @@ def main() -> None:
     ap.add_argument("--burst-timeout-s", type=float, default=900.0)
     ap.add_argument("--only", choices=("qstream", "null"), help="measure one pipeline")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--worker-python", default=sys.executable,
+                    help="interpreter of the qstream worker (another checkout's venv: its "
+                         "code against the same client and null pipeline)")
     ap.add_argument("--null-forwarder", metavar="BOOTSTRAP", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.null_forwarder:

@@ -88,6 +88,9 @@ class DemoRun:
     last_result: float = 0.0
     dispatches: list[tuple[float, str]] = field(default_factory=list)
     """(wall at, backend) of every first dispatch of one of our sub-tasks."""
+    dispatch_scores: list[list[dict[str, Any]]] = field(default_factory=list)
+    """The ``scores`` (per candidate backend: cost terms and predictions) of each of
+    :attr:`dispatches`, in the same order."""
     calibrations: list[tuple[float, str, dict[str, float]]] = field(default_factory=list)
     """(wall at, backend, calibration) each time a backend publishes a new snapshot."""
     anomalies: list[dict[str, Any]] = field(default_factory=list)
@@ -152,8 +155,8 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
         "problems": problem_summary(run.results.values()),
         "wall_s": span,
         "metrics": metrics,
-        "timeline": {"dispatches": run.dispatches, "calibrations": run.calibrations,
-                     "anomalies": run.anomalies},
+        "timeline": {"dispatches": run.dispatches, "dispatch_scores": run.dispatch_scores,
+                     "calibrations": run.calibrations, "anomalies": run.anomalies},
     }
 
 
@@ -245,6 +248,7 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                     run.decision_latency_ms.append(msg["decision_latency_ms"])
                     run.subtasks += 1
                     run.dispatches.append((now, msg["backend"]))
+                    run.dispatch_scores.append(msg.get("scores") or [])
                 elif event == "execution" and ours(msg.get("task_id")) and msg["success"]:
                     run.executions[msg["backend"]] += 1
             elif topic == T.REALLOCATIONS and msg.get("task_id") in wanted:

@@ -40,7 +40,7 @@ def _floats(value: str, what: str) -> tuple[float, ...]:
 
 def _fault(value: str, kind: str) -> tuple[str, str, float, float, float]:
     parts = value.split(":")
-    factored = kind in ("slowdown", "drift")
+    factored = kind in ("slowdown", "drift", "fail")
     want = 4 if factored else 3
     if len(parts) != want:
         shape = "BACKEND:START:END:FACTOR" if factored else "BACKEND:START:END"
@@ -58,7 +58,8 @@ SHOWN: tuple[tuple[str, str], ...] = (
     ("throughput_tasks_per_s", "tasks/s"), ("jct_mean_s", "JCT mean s"), ("jct_p95_s", "JCT p95 s"),
     ("makespan_s", "makespan s"), ("error_rate_mean", "error"), ("cost_usd", "cost USD"),
     ("deadline_miss_rate", "deadline miss"), ("reallocations", "reallocs"), ("hedges", "hedges"),
-    ("decision_ms_per_subtask", "decision ms"),
+    ("decision_ms_per_subtask", "decision ms"), ("anomalies", "anomalies"),
+    ("breaker_opens", "breaker opens"),
 )
 
 
@@ -98,6 +99,12 @@ def simulate(
     drift_step: Annotated[list[str] | None, typer.Option(
         help="BACKEND:START:END:FACTOR: unannounced step of the gate and readout errors "
              "x FACTOR (repeatable)")] = None,
+    fail_burst: Annotated[list[str] | None, typer.Option(
+        "--fail", help="BACKEND:START:END:PROB: failure burst, each execution finishing in it fails "
+             "with probability PROB (repeatable)")] = None,
+    detectors: Annotated[bool, typer.Option(
+        help="run the anomaly detectors and their actions (lower placement, open the "
+             "breaker), as the live learn agent")] = True,
     fleet: Annotated[str | None, typer.Option(help="comma-separated backend names")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON")] =
         None,
@@ -117,7 +124,8 @@ def simulate(
         raise typer.BadParameter(f"--arrival must be poisson or bursty, got {arrival!r}")
     faults = tuple(_fault(v, "outage") for v in outage or ()) + tuple(
         _fault(v, "slowdown") for v in slowdown or ()) + tuple(
-        _fault(v, "drift") for v in drift_step or ())
+        _fault(v, "drift") for v in drift_step or ()) + tuple(
+        _fault(v, "fail") for v in fail_burst or ())
     try:
         specs = fleet_specs([n.strip() for n in fleet.split(",")] if fleet else None)
         jobs: tuple[Any, ...] = ()
@@ -133,7 +141,7 @@ def simulate(
         for lf in loads:
             scenario = Scenario(name="trace" if jobs else "mqt", load=lf, tasks=tasks,
                                 arrival=arrival, drift=drift, faults=faults,  # type: ignore[arg-type]
-                                trace=jobs)
+                                trace=jobs, detectors=detectors)
 
             def keep(row: dict[str, Any], result: Any) -> None:
                 if samples:

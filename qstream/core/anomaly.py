@@ -52,9 +52,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from qstream.core.backend_spec import BackendSpec
+from qstream.core.observation import ExecutionObservation
+from qstream.core.prediction import Prediction
 from qstream.errors import ConfigError
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "FleetMonitor",
     "RobustScore",
     "action_for",
+    "lowered_spec",
     "suspected_drift_factor",
 ]
 
@@ -131,6 +135,37 @@ def suspected_drift_factor(median_error: float, excess: float) -> float:
     """
     base = max(median_error, 1e-3)
     return min(max((base + max(excess, 0.0)) / base, 1.0), 10.0)
+
+
+def lowered_spec(spec: BackendSpec, anomaly: Anomaly,
+                 predicted_error: float | None) -> tuple[BackendSpec, float] | None:
+    """The ``lower_placement`` action of an ``error`` anomaly (suspected drift).
+
+    Returns ``spec`` with its calibrated one-, two-qubit and readout errors x
+    :func:`suspected_drift_factor` (predicted error plus the observed excess,
+    ``anomaly.value - anomaly.median``), each capped at 1, and that factor; or None
+    when ``spec`` has no calibration or the factor is 1 (nothing to lower). The
+    live learn agent and the simulator both apply it; the inflated errors stay until
+    the backend publishes a new calibration.
+
+    >>> from qstream.core.backend_spec import CalibrationSummary
+    >>> cal = CalibrationSummary(1e-3, 1e-2, 2e-2, 1e-4, 1e-4, 4e-7)
+    >>> spec = BackendSpec("qpu", "qpu", 7, 10_000, calibration=cal)
+    >>> a = Anomaly("qpu", "error", 6.0, 0.3, 0.0, 0.01, 64, 0.0, "lower_placement")
+    >>> new, factor = lowered_spec(spec, a, 0.1)
+    >>> factor, round(new.calibration.readout_error, 6)
+    (4.0, 0.08)
+    >>> lowered_spec(BackendSpec("cpu", "classical", 30, 10**6), a, 0.1) is None
+    True
+    """
+    factor = suspected_drift_factor(predicted_error or 0.0, anomaly.value - anomaly.median)
+    cal = spec.calibration
+    if cal is None or not factor > 1.0:
+        return None
+    return replace(spec, calibration=replace(
+        cal, one_qubit_error=min(cal.one_qubit_error * factor, 1.0),
+        two_qubit_error=min(cal.two_qubit_error * factor, 1.0),
+        readout_error=min(cal.readout_error * factor, 1.0))), factor
 
 
 class RobustScore:
@@ -333,3 +368,28 @@ class FleetMonitor:
             self.counts[(a.backend, a.signal)] = self.counts.get((a.backend, a.signal), 0) + 1
             self.recent.append(a)
         return found
+
+    def observe_execution(self, obs: ExecutionObservation, pred: Prediction) -> list[Anomaly]:
+        """Score one successful execution against what was predicted for it (taken
+        before the predictor learns from it): run time, queue wait and error
+        residuals and a success. The live learn agent and the simulator call this."""
+        return self.observe(obs.backend, run_s=(obs.run_s, pred.run_s),
+                            queue_s=(obs.queue_s, pred.queue_s), error=(obs.error, pred.error),
+                            success=True, at_s=obs.at_s)
+
+    def holds_breaker(self, backend: str) -> bool:
+        """Whether a signal whose action opens the breaker (run time, queue wait,
+        failures) is anomalous on ``backend`` now: its half-open breaker must not
+        close yet (:meth:`qstream.core.circuit_breaker.CircuitBreaker.record`).
+
+        >>> fm = FleetMonitor()
+        >>> for i in range(40):
+        ...     _ = fm.observe("b", run_s=(1.0 + 0.01 * (i % 3), 1.0), at_s=i)
+        >>> fm.holds_breaker("b"), fm.holds_breaker("other")
+        (False, False)
+        >>> _ = [fm.observe("b", run_s=(3.0, 1.0), at_s=40 + i) for i in range(3)]
+        >>> fm.holds_breaker("b")
+        True
+        """
+        m = self.monitors.get(backend)
+        return m is not None and any(action_for(s) == "open_breaker" for s in m.active())

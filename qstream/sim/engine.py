@@ -9,13 +9,18 @@ Events, in simulation seconds, from one heap:
   on a QPU it then waits for qstream's previous job on that device (one runs at
   a time, as the live executor's device lock); during an outage it waits for
   the outage to end;
-- ``finish``: the job completes; the observation goes to the estimator (if it
-  learns), :meth:`Scheduler.complete` returns the credit and names hedge copies
-  to cancel;
+- ``finish``: the job completes (or fails, in a ``fail`` burst, and fails over);
+  the observation is scored by the anomaly detectors against the estimator's
+  prediction, then goes to the estimator (if it learns);
+  :meth:`Scheduler.complete` returns the credit and names hedge copies to cancel;
 - ``tick`` every ``status_interval_s``: external pending jobs and the
   operational flag of each backend are reported to the scheduler (the live
   ``backend_status`` timer), a new calibration day is published, then
   reallocation and hedging run (for the policies that do them).
+
+Detectors and circuit breakers run as in the live pipeline (:mod:`qstream.sim.health`):
+an ``error`` anomaly lowers the backend's placement, a run-time, queue-wait or failure
+anomaly (and repeated failures) opens its breaker. ``RunResult.anomalies`` lists them.
 
 After every event the scheduler releases what its credits allow. Reallocation
 also runs after a learned observation, at most once per ``realloc_interval_s``
@@ -43,6 +48,7 @@ from qstream.core.scheduler import Decision, Scheduler, SchedulerConfig
 from qstream.core.subtask import SubTask
 from qstream.core.trace import TraceJob
 from qstream.errors import CapacityError
+from qstream.sim.health import SimHealth
 from qstream.sim.workload import SimTask
 from qstream.sim.world import World
 
@@ -60,7 +66,7 @@ class _Exec:
     released_s: float
     pending_jobs: int
     predicted_s: float
-    state: str = "queued"  # queued -> waiting -> running -> done | cancelled
+    state: str = "queued"  # queued -> waiting -> running -> done | failed | cancelled
     start_s: float = 0.0
     run_s: float = 0.0
 
@@ -111,6 +117,12 @@ class RunResult:
     """Wall ms of every release-time plan of a batch policy (``anneal``)."""
     batch_released: int = 0
     """Sub-tasks released by those plans (the rest by greedy release)."""
+    anomalies: list[tuple[float, str, str, str]] = field(default_factory=list)
+    """(simulation s, backend, signal, action) of every sustained anomaly."""
+    breaker_opens: int = 0
+    """Times a circuit breaker opened."""
+    failed_executions: int = 0
+    """Executions that failed (a ``fail`` burst, or a release to a device that was down)."""
 
 
 class Simulation:
@@ -133,6 +145,9 @@ class Simulation:
     status_interval_s, realloc_interval_s:
         Simulated seconds between status ticks, and the least between two
         reallocation sweeps triggered by learning.
+    detectors:
+        Run the anomaly detectors and their actions (False: a control without them;
+        circuit breakers still open on failures).
     """
 
     def __init__(
@@ -147,6 +162,7 @@ class Simulation:
         status_interval_s: float = 60.0,
         realloc_interval_s: float = 60.0,
         on_truth_change: Any = None,
+        detectors: bool = True,
     ) -> None:
         self.specs = list(specs)
         self.spec = {s.name: s for s in specs}
@@ -156,6 +172,7 @@ class Simulation:
         self.estimator = estimator
         self.learner = estimator if isinstance(estimator, Predictor) else None
         self.scheduler = Scheduler(self.specs, estimator, config or SchedulerConfig(), policy)
+        self.health = SimHealth(self.specs, self.scheduler, detectors=detectors)
         self.status_interval_s = status_interval_s
         self.realloc_interval_s = realloc_interval_s
         self.on_truth_change = on_truth_change
@@ -217,6 +234,8 @@ class Simulation:
         r = self.result
         r.wall_s = time.perf_counter() - wall0
         r.events = events
+        r.anomalies = [(a.at_s, a.backend, a.signal, a.action) for a in self.health.anomalies]
+        r.breaker_opens = self.health.breaker_opens
         done = [s.done_s for s in self._states if s.done_s is not None]
         if done and self.tasks:
             r.makespan_s = max(done) - self.tasks[0].submit_s
@@ -241,7 +260,7 @@ class Simulation:
 
     def executions(self) -> list[tuple[str, str, str]]:
         """Every execution so far as ``(subtask_id, backend, state)``; ``state`` is
-        ``queued``, ``waiting``, ``running``, ``done`` or ``cancelled``."""
+        ``queued``, ``waiting``, ``running``, ``done``, ``failed`` or ``cancelled``."""
         return [(e.subtask.subtask_id, e.backend, e.state) for e in self._execs.values()]
 
     # -- handlers ---------------------------------------------------------------------------
@@ -283,6 +302,7 @@ class Simulation:
         self.result.subtasks += len(decisions)
 
     def _release(self) -> None:
+        released: list[tuple[SubTask, str]] = []
         plan_batch = getattr(self.policy, "plan_batch", None)
         if plan_batch is not None:
             problem = self.scheduler.batch_problem(self.now_s)
@@ -291,19 +311,23 @@ class Simulation:
                 self.result.batch_ms.append(plan.solve_ms)
                 batch = self.scheduler.apply_batch(plan, self.now_s)
                 self.result.batch_released += len(batch)
-                for s, backend in batch:
-                    self._start_copy(s, backend)
-        for s, backend in self.scheduler.release(self.now_s):
+                released += batch
+        released += self.scheduler.release(self.now_s)
+        for s, backend in released:
             self._start_copy(s, backend)
+        if released:
+            self.health.released((b for _, b in released), self.now_s)
 
     def _start_copy(self, s: SubTask, backend: str) -> None:
         sid = s.subtask_id
         attempt = self._attempt.get(sid, 0)
         if not self.world.operational(backend, self.now_s):
+            self.result.failed_executions += 1
+            self.health.failed(backend, self.now_s)
             self._failed_copy(sid, backend)
             return
         pending = self.world.pending_jobs(backend, self.now_s)
-        pred = self.estimator.predict(self.spec[backend], s.features, s.shots, pending)
+        pred = self.estimator.predict(self.health.spec[backend], s.features, s.shots, pending)
         ex = _Exec(s, backend, self.now_s, pending, pred.queue_s + pred.run_s)
         eid = self._seq
         self._execs[eid] = ex
@@ -356,15 +380,21 @@ class Simulation:
         ex = self._execs[eid]
         if ex.state != "running":
             return
-        ex.state = "done"
         b = ex.backend
         s = ex.subtask
         sid = s.subtask_id
+        key = f"{sid}/{self._attempt.get(sid, 0)}/{b}"
         self._free_device(b, eid)
         self._copies.pop((sid, b), None)
+        if self.world.fails(b, self.now_s, key):
+            ex.state = "failed"
+            self.result.failed_executions += 1
+            self.health.failed(b, self.now_s)
+            self._failed_copy(sid, b)
+            return
+        ex.state = "done"
         queue_s = ex.start_s - ex.released_s
         price = self.spec[b].pricing.price_usd(s.shots, ex.run_s)
-        key = f"{sid}/{self._attempt.get(sid, 0)}/{b}"
         error = self.world.expected_error(b, s.features, ex.start_s)
         state = self._task_of.get(sid)
         if state is not None:
@@ -372,19 +402,23 @@ class Simulation:
             if s.budget_usd is not None and self.scheduler.record_spend(s.task_id, price):
                 self._over_budget(state)
         self.result.pred_actual_s.append((ex.predicted_s, queue_s + ex.run_s))
+        obs = ExecutionObservation(
+            backend=b, features=s.features, shots=s.shots, pending_jobs=ex.pending_jobs,
+            queue_s=queue_s, run_s=ex.run_s,
+            error=self.world.sample_error(b, s.features, s.shots, ex.start_s, key),
+            price_usd=price, at_s=self.now_s)
+        # As the live learn agent: score against the prediction, then learn from it.
+        pred = self.estimator.predict(self.health.spec[b], s.features, s.shots, ex.pending_jobs)
+        found = self.health.observe(obs, pred)
         if self.learner is not None:
-            self.learner.learn(ExecutionObservation(
-                backend=b, features=s.features, shots=s.shots, pending_jobs=ex.pending_jobs,
-                queue_s=queue_s, run_s=ex.run_s,
-                error=self.world.sample_error(b, s.features, s.shots, ex.start_s, key),
-                price_usd=price, at_s=self.now_s))
+            self.learner.learn(obs)
         if self._observe is not None:
             # What a live worker would see: the observed (shot-noisy) error, not the truth.
-            observed = self.world.sample_error(b, s.features, s.shots, ex.start_s, key)
-            self._observe(sid, Outcome(time_s=self.now_s - s.submitted_at_s, error=observed,
+            self._observe(sid, Outcome(time_s=self.now_s - s.submitted_at_s, error=obs.error,
                                        price_usd=price))
         for other in self.scheduler.complete(sid, self.now_s, backend=b):
             self._cancel(sid, other)
+        self.health.succeeded(b, self.now_s, found, pred.error)
         if state is not None and sid in state.remaining:
             state.remaining.discard(sid)
             state.error_shots += error * s.shots
@@ -459,12 +493,12 @@ class Simulation:
         now = self.now_s
         for b in self.spec:
             self.scheduler.set_pending_jobs(b, self.world.pending_jobs(b, now))
-            self.scheduler.set_operational(b, self.world.operational(b, now))
+            self.health.set_device_up(b, self.world.operational(b, now), now)
         day = self.world.day(now)
         if day != self._day:
             self._day = day
             for b in self.spec:
-                self.scheduler.update_spec(self.world.published_spec(b, now))
+                self.health.publish(self.world.published_spec(b, now))
             if self.on_truth_change is not None:
                 self.on_truth_change()
         epoch = self.world.fault_epoch(now)

@@ -67,6 +67,8 @@ class Scenario:
         of the expected arrival span (resolved per run by :meth:`faults_for`).
     trace:
         Job-trace rows to replay instead of the MQT Bench mix.
+    detectors:
+        Run the anomaly detectors and their actions (:mod:`qstream.sim.health`).
     """
 
     name: str = "baseline"
@@ -76,6 +78,7 @@ class Scenario:
     drift: bool = True
     faults: tuple[tuple[str, str, float, float, float], ...] = ()
     trace: tuple[Any, ...] = ()
+    detectors: bool = True
 
     def __post_init__(self) -> None:
         if not self.trace and not (0 < self.load <= 10):
@@ -180,7 +183,7 @@ def run_simulation(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult
     built = build(policy, run.specs, run.world, lambda: holder["sim"].now_s, seed=run.seed,
                   history=run.history, shapes=shapes)
     sim = Simulation(run.specs, run.world, run.tasks, built.policy, built.estimator,
-                     on_truth_change=built.on_truth_change)
+                     on_truth_change=built.on_truth_change, detectors=run.scenario.detectors)
     holder["sim"] = sim
     result = sim.run()
     row = {
@@ -188,6 +191,8 @@ def run_simulation(run: RunSpec, policy: str) -> tuple[dict[str, Any], RunResult
         "seed": run.seed, "arrival": run.scenario.arrival,
         "rate_tasks_per_s": run.rate_tasks_per_s, "wall_s": result.wall_s,
         "events": result.events, "metrics": run_metrics(result),
+        "anomalies": [{"at_s": at, "backend": b, "signal": sig, "action": act}
+                      for at, b, sig, act in result.anomalies],
     }
     return row, result, sim
 

@@ -21,7 +21,7 @@ from qstream.sim.engine import RunResult
 METRICS: tuple[str, ...] = (
     "throughput_tasks_per_s", "jct_mean_s", "jct_p95_s", "makespan_s", "error_rate_mean",
     "cost_usd", "deadline_miss_rate", "reallocations", "hedges", "decision_ms_per_subtask",
-    "tasks_completed", "tasks_failed", "subtasks",
+    "tasks_completed", "tasks_failed", "subtasks", "anomalies", "breaker_opens",
 )
 """Every metric of a run, in report order."""
 
@@ -37,7 +37,9 @@ def run_metrics(r: RunResult) -> dict[str, float]:
     - error rate: per task, the shot-weighted mean of 1 - fidelity over its
       sub-tasks, then the mean over tasks;
     - deadline-miss rate: among tasks with a deadline, the share finished late or failed;
-    - decision time: mean wall ms of one scheduler decision (submit or requeue).
+    - decision time: mean wall ms of one scheduler decision (submit or requeue);
+    - anomalies: sustained anomalies the detectors found; breaker opens: times a
+      circuit breaker opened (:mod:`qstream.sim.health`).
     """
     jct = np.asarray(r.jct_s, dtype=float)
     nan = float("nan")
@@ -55,6 +57,8 @@ def run_metrics(r: RunResult) -> dict[str, float]:
         "tasks_completed": float(r.completed),
         "tasks_failed": float(r.failed),
         "subtasks": float(r.subtasks),
+        "anomalies": float(len(r.anomalies)),
+        "breaker_opens": float(r.breaker_opens),
     }
 
 

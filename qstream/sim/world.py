@@ -39,7 +39,9 @@ Every model here is what the *world* does; schedulers never read it directly
   job (a release fails) and its external queue is frozen (jobs already queued
   start after it ends). A ``drift`` step multiplies the device's true gate and readout
   errors (unannounced: the published calibration does not show it, so only the
-  observed errors, and the anomaly detectors, see it).
+  observed errors, and the anomaly detectors, see it). A ``fail`` burst makes each
+  execution that finishes in it fail with probability ``factor`` (the live
+  ``fail=`` fault; draws seeded by sub-task and attempt).
 """
 
 from __future__ import annotations
@@ -90,29 +92,34 @@ class Fault:
     Attributes
     ----------
     kind:
-        ``"slowdown"`` (queue wait and run time x ``factor``), ``"outage"``, or
+        ``"slowdown"`` (queue wait and run time x ``factor``), ``"outage"``,
         ``"drift"`` (gate and readout errors x ``factor``, unannounced: the published
-        calibration does not show it).
+        calibration does not show it) or ``"fail"`` (each execution finishing in
+        the window fails with probability ``factor``).
 
     Raises
     ------
     ConfigError
-        On an empty window, an unknown kind or a slowdown ``factor <= 0``.
+        On an empty window, an unknown kind, a slowdown or drift ``factor <= 0`` or
+        a fail ``factor`` outside (0, 1].
     """
 
     backend: str
     start_s: float
     end_s: float
-    kind: Literal["slowdown", "outage", "drift"] = "outage"
+    kind: Literal["slowdown", "outage", "drift", "fail"] = "outage"
     factor: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.end_s > self.start_s:
             raise ConfigError(f"fault window must end after it starts: {self}")
-        if self.kind not in ("slowdown", "outage", "drift"):
-            raise ConfigError(f"fault kind must be slowdown, outage or drift, got {self.kind!r}")
+        if self.kind not in ("slowdown", "outage", "drift", "fail"):
+            raise ConfigError(f"fault kind must be slowdown, outage, drift or fail, "
+                              f"got {self.kind!r}")
         if self.kind in ("slowdown", "drift") and not self.factor > 0:
-            raise ConfigError(f"slowdown factor must be > 0, got {self.factor}")
+            raise ConfigError(f"{self.kind} factor must be > 0, got {self.factor}")
+        if self.kind == "fail" and not 0.0 < self.factor <= 1.0:
+            raise ConfigError(f"fail probability must be in (0, 1], got {self.factor}")
 
     def active(self, t_s: float) -> bool:
         return self.start_s <= t_s < self.end_s
@@ -255,6 +262,15 @@ class World:
             if f.kind == "slowdown" and f.backend == backend and f.active(t_s):
                 factor *= f.factor
         return factor
+
+    def fails(self, backend: str, t_s: float, key: str) -> bool:
+        """Whether the execution ``key`` finishing at ``t_s`` fails (a ``fail`` burst)."""
+        p = max((f.factor for f in self.faults
+                 if f.kind == "fail" and f.backend == backend and f.active(t_s)), default=0.0)
+        if p <= 0.0:
+            return False
+        u = 0.5 * (1.0 + math.erf(_unit_normal(self.seed, key, "fail") / math.sqrt(2.0)))
+        return u < p
 
     def fault_epoch(self, t_s: float) -> tuple[bool, ...]:
         """Which faults are active: changes exactly when the truth changes by a fault."""

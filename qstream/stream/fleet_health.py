@@ -60,7 +60,7 @@ class FleetHealth:
         if breaker.changes != self.breaker_changes[backend]:
             self.breaker_changes[backend] = breaker.changes
             reason = breaker.reason if state != "half_open" else \
-                f"cooldown of {breaker.cooldown_s:g} s over; one probe may go through"
+                f"cooldown of {breaker.cooldown_now_s:g} s over; one probe may go through"
             log.warning("circuit breaker of %s is %s: %s", backend, state, reason)
             await self.outbox.send(T.TELEMETRY, None, {
                 "schema": "qstream.telemetry.v1", "event": "breaker", "at": time.time(),
@@ -72,15 +72,20 @@ class FleetHealth:
         for backend in self.breakers:
             await self.sync_breaker(backend, scheduler)
 
-    async def record_outcome(self, backend: str, success: bool, scheduler: Scheduler) -> None:
-        """Feed one execution outcome to ``backend``'s breaker."""
+    async def record_outcome(self, backend: str, success: bool, scheduler: Scheduler,
+                             flagged: bool = False) -> None:
+        """Feed one execution outcome to ``backend``'s breaker; ``flagged``: its anomaly
+        detector still flags it (a half-open breaker then stays half-open on a success,
+        :meth:`CircuitBreaker.record`)."""
         breaker = self.breakers.get(backend)
         if breaker is not None:
-            breaker.record(success, time.monotonic())
+            breaker.record(success, time.monotonic(), flagged=flagged)
             await self.sync_breaker(backend, scheduler)
 
     async def trip(self, backend: str, reason: str, scheduler: Scheduler) -> None:
-        """Open ``backend``'s breaker now (a sustained anomaly) and publish it."""
+        """Open ``backend``'s breaker now (a sustained anomaly) and publish it; it
+        half-opens after its cooldown and closes only on a successful probe once the
+        detector no longer flags the backend."""
         breaker = self.breakers.get(backend)
         if breaker is not None:
             breaker.trip(time.monotonic(), reason)

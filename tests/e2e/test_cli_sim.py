@@ -59,6 +59,24 @@ def test_simulate_replays_a_job_trace_and_reports_bad_rows(tmp_path: Path) -> No
     assert [r["metrics"]["tasks_completed"] for r in rows] == [40, 40]
 
 
+def test_simulate_runs_the_detectors_and_counts_anomalies(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["simulate", "--tasks", "150", "--seeds", "1", "--load", "0.5", "--policy",
+            "best-fidelity", "--fail", "ibm_hanoi_emu:0.4:1.0:1.0"]
+    r = runner.invoke(app, [*args, "--json", str(tmp_path / "on.json")])
+    assert r.exit_code == 0, r.output
+    [row] = orjson.loads((tmp_path / "on.json").read_bytes())["rows"]
+    assert row["metrics"]["anomalies"] == len(row["anomalies"]) >= 1
+    assert {(a["backend"], a["signal"], a["action"]) for a in row["anomalies"]} >= {
+        ("ibm_hanoi_emu", "failure", "open_breaker")}
+    assert row["metrics"]["breaker_opens"] >= 1
+    assert "anomalies" in r.output and "breaker opens" in r.output
+    r = runner.invoke(app, [*args, "--no-detectors", "--json", str(tmp_path / "off.json")])
+    assert r.exit_code == 0, r.output
+    [row] = orjson.loads((tmp_path / "off.json").read_bytes())["rows"]
+    assert row["metrics"]["anomalies"] == 0 and row["anomalies"] == []
+
+
 def test_simulate_rejects_bad_options_clearly() -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["simulate", "--policy", "fifo"])
@@ -70,6 +88,9 @@ def test_simulate_rejects_bad_options_clearly() -> None:
     r = runner.invoke(app, ["simulate", "--tasks", "5", "--seeds", "1", "--policy", "random",
                             "--outage", "nope:0.1:0.2"])
     assert r.exit_code == 2 and "unknown backend 'nope'" in r.output
+    r = runner.invoke(app, ["simulate", "--tasks", "5", "--seeds", "1", "--policy", "random",
+                            "--fail", "ibm_hanoi_emu:0.1:0.2:2"])
+    assert r.exit_code == 2 and "fail probability must be in (0, 1]" in r.output
 
 
 def test_report_writes_markdown_and_plots(tmp_path: Path) -> None:

@@ -154,6 +154,11 @@ def test_status_and_worker_metrics_match_the_messages(tmp_path: Path, worker_fac
                        if be == name and e["success"] and e["run_s"] > 0 and sid in dispatched)
         assert b["predictor_error"]["run_s"]["count"] == joinable, name
     assert from_now["tasks"]["completed"] == 0 and from_now["executions"]["total"] == 0
+    anomalies: dict[str, int] = {}
+    for e in events:
+        if e["event"] == "anomaly":
+            anomalies[e["backend"]] = anomalies.get(e["backend"], 0) + 1
+    assert {b: v["anomalies"] for b, v in snap["backends"].items() if v["anomalies"]} == anomalies
 
     # --- the table, via kafka:// (flavour detection) --------------------------------------
     assert table.returncode == 0, table.stderr[-3000:]
@@ -184,6 +189,7 @@ def test_status_and_worker_metrics_match_the_messages(tmp_path: Path, worker_fac
     ages = {d["attributes"]["backend"]: d["value"] for d in p["qstream.backend.calibration_age"]}
     assert set(ages) == {n for n in snap["backends"] if n.startswith("ibm_")}
     assert all(age > 86_400 for age in ages.values())  # the snapshots are months old
+    assert sum(d["value"] for d in p.get("qstream.anomalies", [])) == sum(anomalies.values())
     [util] = p["qstream.shots.utilization"]
     assert util["value"] == pytest.approx(shots_delivered / shots_executed)
 

@@ -169,3 +169,58 @@ def test_status_table_shows_a_backends_anomalies() -> None:
     console.print(render(agg.snapshot(10.0)))
     text = console.export_text()
     assert "anomalies" in text and "1 (last error z=6.2, lower_placement)" in text
+
+
+def test_an_anomaly_tripped_breaker_cools_down_probes_and_closes_only_when_clear(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from qstream.stream import fleet_health
+
+    clock = [1000.0]
+    monkeypatch.setattr(fleet_health, "time", types.SimpleNamespace(
+        monotonic=lambda: clock[0], time=lambda: clock[0]))
+    h, _ = harness(with_executor=False, fleet=("ibm_perth_emu", "cpu_statevector"),
+                   breaker_failures=1000, breaker_window=1000, breaker_cooldown_s=30.0)
+    b = "ibm_perth_emu"
+    breaker = h.rt.health.breakers[b]
+    for i in range(60):
+        run(learn.on_execution(h.rt, _execution(b, i)))
+    i = 60
+    while breaker.state(clock[0]) == "closed":
+        assert i < 100, "no failure anomaly"
+        run(learn.on_execution(h.rt, _execution(b, i, success=i % 3 != 0)))
+        i += 1
+    assert "anomaly: failure" in breaker.reason
+    # work released before the trip keeps finishing: it must not close the breaker
+    for _ in range(3):
+        run(learn.on_execution(h.rt, _execution(b, i)))
+        i += 1
+    assert breaker.state(clock[0]) == "open" and not h.rt.scheduler.is_operational(b)
+    clock[0] += 30.0
+    run(h.rt.health.sync_all(h.rt.scheduler))
+    assert breaker.state(clock[0]) == "half_open" and h.rt.scheduler.is_operational(b)
+    # a failed probe re-opens it with a doubled cooldown
+    run(learn.on_execution(h.rt, _execution(b, i, success=False)))
+    i += 1
+    assert breaker.state(clock[0]) == "open" and breaker.cooldown_now_s == 60.0
+    clock[0] += 59.0
+    assert breaker.state(clock[0]) == "open"
+    clock[0] += 1.0
+    run(h.rt.health.sync_all(h.rt.scheduler))
+    # successful probes while the detector still flags the backend: half-open, one at a time
+    held = 0
+    while h.rt.anomalies.holds_breaker(b):
+        assert i < 200, "the failure anomaly never cleared"
+        run(h.rt.health.probes_released([b], h.rt.scheduler))  # one probe released ...
+        assert not h.rt.scheduler.is_operational(b)  # ... and no more until it reports
+        run(learn.on_execution(h.rt, _execution(b, i)))
+        i += 1
+        if h.rt.anomalies.holds_breaker(b):
+            held += 1
+            assert breaker.state(clock[0]) == "half_open" and h.rt.scheduler.is_operational(b)
+    assert held >= 3
+    assert breaker.state(clock[0]) == "closed" and breaker.reason == "probe succeeded"
+    assert h.rt.scheduler.is_operational(b) and breaker.cooldown_now_s == 30.0
+    states = [e["state"] for e in h.sent(T.TELEMETRY) if e["event"] == "breaker"]
+    assert states == ["open", "half_open", "open", "half_open", "closed"]

@@ -70,3 +70,19 @@ def test_observe_is_a_noop_unless_configured_and_the_spec_is_checked() -> None:
         metrics.configure("prometheus", "x")
     with pytest.raises(ConfigError):
         WorkerConfig(otel_metrics_exporter="memory:")
+
+
+def test_anomaly_events_count_on_the_otel_counter() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    rec = MetricsRecorder(provider.get_meter("test"))
+    event = {"schema": "qstream.telemetry.v1", "event": "anomaly", "at": 1000.0,
+             "backend": "q", "score": 6.0, "action": "open_breaker",
+             "evidence": {"signal": "run_s", "value": 1.0, "median": 0.0, "mad": 0.05,
+                          "window": 64}}
+    rec.observe({**event, "signal": "run_s"})
+    rec.observe({**event, "signal": "run_s"})
+    rec.observe({**event, "signal": "error", "action": "lower_placement"})
+    counts = {(d.attributes["backend"], d.attributes["signal"]): d.value
+              for d in _points(reader)["qstream.anomalies"]}
+    assert counts == {("q", "run_s"): 2, ("q", "error"): 1}
