@@ -179,7 +179,9 @@ def sim_trace(tasks: int = 150, seed: int = 0) -> dict[str, Any]:
     specs = _specs()
     run = prepare(Scenario("golden", 0.95, tasks, drift=False), specs, seed=seed)
     est = DriftingEstimator(seed)
-    sim = Simulation(run.specs, run.world, run.tasks, make_policy("predictive-realloc"), est)
+    # Detectors off: the recording predates them, and this checks the scheduler alone.
+    sim = Simulation(run.specs, run.world, run.tasks, make_policy("predictive-realloc"), est,
+                     detectors=False)
     rng = random.Random(seed)
     original = sim._finish
 
