@@ -94,6 +94,7 @@ class DemoRun:
     calibrations: list[tuple[float, str, dict[str, float]]] = field(default_factory=list)
     """(wall at, backend, calibration) each time a backend publishes a new snapshot."""
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    breaker_opens: int = 0
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -135,6 +136,8 @@ def summarize(run: DemoRun, n_tasks: int, policy: str, time_scale: float,
         "tasks_completed": len(completed),
         "tasks_failed": len(run.results) - len(completed),
         "subtasks": run.subtasks,
+        "anomalies": float(len(run.anomalies)),
+        "breaker_opens": float(run.breaker_opens),
     }
     return {
         "policy": policy,
@@ -244,6 +247,8 @@ async def _drive(client: Client, tasks: list[dict[str, Any]], rate_per_s: float,
                         run.calibrations.append((now, msg["backend"], cal))
                 elif event == "anomaly":
                     run.anomalies.append(msg)
+                elif event == "breaker" and msg.get("state") == "open":
+                    run.breaker_opens += 1
                 elif event == "dispatch" and ours(msg.get("task_id")):
                     run.decision_latency_ms.append(msg["decision_latency_ms"])
                     run.subtasks += 1
