@@ -105,3 +105,14 @@ def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory,
 def worker_factory():
     """Start extra workers (tests that restart or kill them)."""
     return start_worker
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the default in pyproject.toml) every
+    integration and e2e test runs on one worker, one after another, as before; the unit
+    and contract tests run on the other worker beside them. Broker-backed tests thus
+    never run two at a time (their kill and timing checks were written for that)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts or "e2e" in parts:
+            item.add_marker(pytest.mark.xdist_group("broker"))
