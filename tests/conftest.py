@@ -109,10 +109,10 @@ def worker_factory():
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``-n 2 --dist loadgroup``, the default in pyproject.toml) every
-    integration and e2e test runs on one worker, one after another, as before; the unit
-    and contract tests run on the other worker beside them. Broker-backed tests thus
-    never run two at a time (their kill and timing checks were written for that)."""
+    integration test runs on one worker, one after another, as before: their kill, outage
+    and timing checks were written for that. The unit, contract and e2e (CLI) tests run on
+    the other worker beside them, with a broker and worker of their own where they need
+    one (session fixtures are per xdist worker)."""
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        if "integration" in parts or "e2e" in parts:
+        if "integration" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.xdist_group("broker"))
