@@ -112,8 +112,10 @@ def run_floods(url: str) -> None:
     assert {fair[f"{stamp}-b0"]["tenant"], fair[f"{stamp}-a0"]["tenant"]} == {"A", "B"}
     a_done, b_done = completion_times(fair, "a"), completion_times(fair, "b")
     first_a, last_a, last_b = a_done[0], a_done[-1], b_done[-1]
-    # B's last task is done in the first fifth of A's flood, which goes on long after it.
-    assert last_b < first_a + 0.2 * (last_a - first_a), (first_a, last_b, last_a)
+    # B's last task is done early in A's flood, which goes on long after it: at about 10%
+    # of A's span alone, 22% once beside the unit tests on the other pytest-xdist worker;
+    # without fair sharing it comes at the end (the FIFO run below).
+    assert last_b < first_a + 0.35 * (last_a - first_a), (first_a, last_b, last_a)
     assert sum(t > last_b for t in a_done) >= 150
     # Without fair sharing (the same tasks under one tenant) B's come after A's.
     stamp = f"fifo-{time.time_ns()}"
